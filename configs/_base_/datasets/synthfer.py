@@ -1,0 +1,25 @@
+# SynthFER, mmfer's embedded procedural dataset, in RAF-DB basic layout.
+# Generate it with:
+#   python tools/dataset_converters/make_synthfer.py --out data/synthfer
+_base_ = ['./rafdb.py']
+
+data_root = 'data/synthfer'
+img_size = 64
+train_pipeline = [
+    dict(type='LoadFERImage'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackFERInputs'),
+]
+test_pipeline = [
+    dict(type='LoadFERImage'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackFERInputs'),
+]
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=2,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader

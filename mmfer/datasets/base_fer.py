@@ -1,0 +1,237 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""The base of every mmfer dataset: noisy labels and bad-input errors."""
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.logging import MMLogger
+from mmpretrain.datasets import BaseDataset
+
+from .noise import (NOISE_TYPES, asymmetric_transition, check_noise_rate,
+                    check_transition, flip_labels, noise_summary,
+                    symmetric_transition)
+
+
+class BaseFERDataset(BaseDataset):
+    """Base class of FER datasets with optional synthetic or file label noise.
+
+    A subclass only parses its files: it implements :meth:`load_annotations`
+    returning one dict per sample with ``img_path``, ``gt_label`` (the clean
+    label, 0-based) and ``name`` (the key noise files use), plus anything
+    else (e.g. ``landmarks``). This class then validates the labels, injects
+    the noise on training splits, and adds ``clean_label`` and ``is_noisy``
+    to every sample; ``gt_label`` becomes the label trained on.
+
+    Args:
+        split (str): The split to read. Noise is allowed only on
+            ``train_splits``; evaluation splits are always clean.
+        noise_file (str, optional): A label file ``<name> <label>`` that
+            replaces the training labels (the EAC format: RAF-DB's
+            ``noise01/02/03.txt``). Labels use the dataset's own file
+            convention (``file_label_base``). Relative paths are joined to
+            ``data_root``. Defaults to None.
+        noise_rate (float): Share of training labels flipped at random.
+            Defaults to 0.
+        noise_type (str): ``'symmetric'`` (to a uniform other class) or
+            ``'asymmetric'`` (to the most confused class, see
+            :data:`mmfer.datasets.noise.ASYMMETRIC_FER_TARGETS`).
+            Defaults to ``'symmetric'``.
+        noise_transition (array-like, optional): A user ``(C, C)``
+            transition matrix; replaces ``noise_rate``/``noise_type``.
+        noise_seed (int): Seed of the label flipping. Defaults to 0.
+        **kwargs: Passed to :class:`mmpretrain.datasets.BaseDataset`.
+    """
+
+    train_splits: Tuple[str, ...] = ('train', )
+    # The integer a label file uses for class 0 (RAF-DB files are 1-based).
+    file_label_base: int = 0
+
+    def __init__(self,
+                 split: str = 'train',
+                 noise_file: Optional[str] = None,
+                 noise_rate: float = 0.0,
+                 noise_type: str = 'symmetric',
+                 noise_transition: Optional[Sequence[Sequence[float]]] = None,
+                 noise_seed: int = 0,
+                 **kwargs) -> None:
+        self.split = split
+        self.noise_file = noise_file
+        self.noise_rate = check_noise_rate(noise_rate)
+        if noise_type not in NOISE_TYPES:
+            raise ValueError(f'noise_type={noise_type!r} is not one of '
+                             f'{NOISE_TYPES}.')
+        self.noise_type = noise_type
+        self.noise_transition = noise_transition
+        self.noise_seed = int(noise_seed)
+        self.noise_report: Optional[dict] = None
+        if self.has_noise and split not in self.train_splits:
+            raise ValueError(
+                f'{type(self).__name__}: label noise was requested for split '
+                f'{split!r}, but evaluation splits are always clean. Remove '
+                'noise_file/noise_rate/noise_transition from the val/test '
+                'dataset config.')
+        if noise_file is not None and (self.noise_rate > 0
+                                       or noise_transition is not None):
+            raise ValueError('Give either noise_file or noise_rate/'
+                             'noise_transition, not both.')
+        super().__init__(**kwargs)
+
+    @property
+    def has_noise(self) -> bool:
+        """bool: Whether this dataset injects label noise."""
+        return (self.noise_file is not None or self.noise_rate > 0
+                or self.noise_transition is not None)
+
+    def load_annotations(self) -> List[dict]:
+        """Parse the dataset's files.
+
+        Returns:
+            list[dict]: One dict per sample with ``img_path``, ``gt_label``
+            (clean, 0-based) and ``name``.
+        """
+        raise NotImplementedError
+
+    def load_data_list(self) -> List[dict]:
+        """Load annotations, then attach clean/noisy labels.
+
+        Returns:
+            list[dict]: The data list.
+        """
+        data_list = self.load_annotations()
+        if not data_list:
+            raise ValueError(
+                f'{type(self).__name__}: no sample found for split '
+                f'{self.split!r} in {self.ann_file}; check `split` and the '
+                'annotation file.')
+        clean = np.array([info['gt_label'] for info in data_list])
+        noisy = self._noisy_labels(data_list, clean)
+        for info, label in zip(data_list, noisy):
+            info['clean_label'] = info['gt_label']
+            info['gt_label'] = int(label)
+            info['is_noisy'] = bool(label != info['clean_label'])
+        if self.has_noise:
+            self.noise_report = noise_summary(clean, noisy, self.CLASSES)
+            self._log_noise(self.noise_report)
+        return data_list
+
+    def _noisy_labels(self, data_list: List[dict],
+                      clean: np.ndarray) -> np.ndarray:
+        if self.noise_file is not None:
+            return self._read_noise_file(data_list)
+        if self.noise_transition is not None:
+            matrix = check_transition(self.noise_transition, len(self.CLASSES))
+        elif self.noise_rate == 0:
+            return clean
+        elif self.noise_type == 'symmetric':
+            matrix = symmetric_transition(len(self.CLASSES), self.noise_rate)
+        else:
+            matrix = asymmetric_transition(self.CLASSES, self.noise_rate)
+        return flip_labels(clean, matrix, self.noise_seed)
+
+    def _read_noise_file(self, data_list: List[dict]) -> np.ndarray:
+        path = self.noise_file
+        if not osp.isabs(path) and self.data_root:
+            path = osp.join(self.data_root, path)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'noise_file {path} does not exist. Put the public noise '
+                'files (e.g. EAC\'s noise03.txt for RAF-DB) there, or write '
+                'one with `python tools/dataset_converters/'
+                'make_noisy_labels.py`.')
+        labels = {
+            name: label
+            for name, label, _ in self.parse_label_lines(path)
+        }
+        names = [info['name'] for info in data_list]
+        missing = [n for n in names if n not in labels]
+        extra = sorted(set(labels) - set(names))
+        if missing or extra:
+            raise ValueError(
+                f'noise_file {path} does not match the {self.split!r} split '
+                f'of {self.ann_file}: {len(missing)} of {len(names)} samples '
+                f'have no noisy label (e.g. {missing[:3]}) and '
+                f'{len(extra)} names in the noise file are not in the split '
+                f'(e.g. {extra[:3]}). Use a noise file made for this '
+                'annotation list, or regenerate one with tools/'
+                'dataset_converters/make_noisy_labels.py.')
+        return np.array([labels[n] for n in names], dtype=np.int64)
+
+    def parse_label_lines(self, path: str):
+        """Yield ``(name, label, line_no)`` from a ``<name> <label>`` file.
+
+        The label is converted to 0-based with ``file_label_base`` and
+        checked against the number of classes.
+
+        Args:
+            path (str): The label file.
+
+        Yields:
+            tuple: ``(name, label, line_no)``.
+        """
+        with open(path) as f:
+            for line_no, line in enumerate(f, 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != 2:
+                    raise ValueError(
+                        f'{path}:{line_no}: expected "<image name> <label>", '
+                        f'got {line.strip()!r}. Fix or remove this line.')
+                yield fields[0], self.check_label(fields[1], path,
+                                                  line_no), line_no
+
+    def check_label(self, token: str, path: str, line_no: int) -> int:
+        """Convert a file label to a 0-based class index, or raise.
+
+        Args:
+            token (str): The label as written in the file.
+            path (str): The file, for the message.
+            line_no (int): The line, for the message.
+
+        Returns:
+            int: The 0-based label.
+        """
+        base, num = self.file_label_base, len(self.CLASSES)
+        try:
+            label = int(token) - base
+        except ValueError:
+            label = -1
+        if not 0 <= label < num:
+            raise ValueError(
+                f'{path}:{line_no}: label {token!r} is out of range; '
+                f'{type(self).__name__} expects an integer in '
+                f'{base}..{base + num - 1} ({", ".join(self.CLASSES)}).')
+        return label
+
+    def check_images_exist(self, data_list: List[dict], source: str) -> None:
+        """Raise one error listing the images that are not on disk.
+
+        Args:
+            data_list (list[dict]): Samples with ``img_path``.
+            source (str): The annotation file they came from.
+        """
+        missing = [d['img_path'] for d in data_list
+                   if not osp.isfile(d['img_path'])]
+        if missing:
+            raise FileNotFoundError(
+                f'{len(missing)} of {len(data_list)} images listed in '
+                f'{source} are missing, e.g. {missing[:3]}. Check '
+                '`data_root` and that the dataset was fully extracted '
+                '(see docs/datasets.md).')
+
+    def _log_noise(self, report: dict) -> None:
+        source = (f'noise file {self.noise_file}' if self.noise_file else
+                  f'{self.noise_type} noise, seed {self.noise_seed}')
+        per_class = ', '.join(f'{name} {rate:.1%}'
+                              for name, rate in report['per_class'].items())
+        MMLogger.get_current_instance().info(
+            f'{type(self).__name__}({self.split}): {report["num_noisy"]}/'
+            f'{report["num_samples"]} training labels are noisy '
+            f'({report["rate"]:.2%}, {source}); per class: {per_class}')
+
+    def extra_repr(self) -> List[str]:
+        """The extra repr information of the dataset."""
+        body = super().extra_repr() + [f'Split: \t{self.split}']
+        if self.noise_report is not None:
+            body.append(f'Noisy labels: \t{self.noise_report["rate"]:.2%}')
+        return body

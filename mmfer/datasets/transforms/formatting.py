@@ -1,0 +1,52 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmpretrain.datasets.transforms import PackInputs
+from mmpretrain.registry import TRANSFORMS
+
+FER_ALGORITHM_KEYS = ('clean_label', 'is_noisy', 'landmarks')
+
+
+@TRANSFORMS.register_module()
+class PackFERInputs(PackInputs):
+    """Pack inputs plus the FER per-sample fields.
+
+    Besides what :class:`mmpretrain.datasets.transforms.PackInputs` packs,
+    each data sample gets, when present, ``clean_label`` (LongTensor of
+    shape ``(1,)``, like ``gt_label``), ``is_noisy`` (BoolTensor ``(1,)``)
+    and ``landmarks`` (float32 tensor ``(K, 2)``), so heads, hooks and
+    metrics can use them. ``sample_idx`` is packed as a meta key.
+
+    Args:
+        algorithm_keys (Sequence[str]): Extra keys to pack.
+            Defaults to ``('clean_label', 'is_noisy', 'landmarks')``.
+        **kwargs: Other arguments of ``PackInputs``.
+    """
+
+    def __init__(self,
+                 algorithm_keys: Sequence[str] = FER_ALGORITHM_KEYS,
+                 **kwargs) -> None:
+        super().__init__(algorithm_keys=algorithm_keys, **kwargs)
+
+    def transform(self, results: dict) -> dict:
+        """Convert FER fields to tensors, then pack.
+
+        Args:
+            results (dict): The pipeline results.
+
+        Returns:
+            dict: ``inputs`` and ``data_samples``.
+        """
+        results = dict(results)
+        if 'clean_label' in results:
+            results['clean_label'] = torch.tensor([results['clean_label']],
+                                                  dtype=torch.long)
+        if 'is_noisy' in results:
+            results['is_noisy'] = torch.tensor([results['is_noisy']],
+                                               dtype=torch.bool)
+        if 'landmarks' in results:
+            results['landmarks'] = torch.from_numpy(
+                np.ascontiguousarray(results['landmarks'], dtype=np.float32))
+        return super().transform(results)

@@ -1,0 +1,43 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Distributed set-up that also works on CPU-only hosts."""
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+
+def setup_cpu_distributed(cfg: Config) -> bool:
+    """Start a gloo process group when launched by torchrun without GPUs.
+
+    mmengine's pytorch launcher (``mmengine/dist/utils.py::_init_dist_pytorch``)
+    calls ``torch.cuda.set_device`` and so fails on a CPU-only host. When the
+    process group already exists, mmengine skips its own ``init_dist``; and
+    CPU DDP rejects the ``device_ids=[LOCAL_RANK]`` mmengine passes, so the
+    model wrapper gets ``device_ids=None``.
+
+    Args:
+        cfg (Config): The config; ``model_wrapper_cfg`` is updated in place.
+
+    Returns:
+        bool: True if a CPU (gloo) process group was started.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return False
+    if 'RANK' not in os.environ:
+        raise RuntimeError(
+            '--launcher pytorch needs the environment torchrun sets (RANK, '
+            'WORLD_SIZE, MASTER_ADDR...); start it with tools/dist_train.sh '
+            'or torchrun, or use --launcher none.')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    print_log(
+        f'No GPU found: rank {dist.get_rank()}/{dist.get_world_size()} runs '
+        'distributed on CPU with the gloo backend.',
+        logger='current')
+    return True

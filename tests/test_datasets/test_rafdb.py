@@ -1,0 +1,216 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmpretrain.registry import DATASETS, TRANSFORMS
+
+import mmfer  # noqa: F401
+from mmfer.datasets import RAFDB_CLASSES, RAFDBDataset
+
+PIPELINE = [dict(type='LoadFERImage'), dict(type='PackFERInputs')]
+
+
+def build(root, **kwargs):
+    return DATASETS.build(dict(type='RAFDBDataset', data_root=root, **kwargs))
+
+
+def test_parses_splits_and_classes(tiny_rafdb):
+    train = build(tiny_rafdb)
+    test = build(tiny_rafdb, split='test')
+    assert len(train) == 28 and len(test) == 14
+    assert train.CLASSES == RAFDB_CLASSES == (
+        'Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness', 'Anger',
+        'Neutral')
+    first = train.get_data_info(0)
+    assert first['gt_label'] == first['clean_label'] == 0  # file label 1
+    assert first['is_noisy'] is False
+    assert first['img_path'].endswith('Image/aligned/train_00001_aligned.jpg')
+    assert first['sample_idx'] == 0
+
+
+def test_packed_sample_carries_fer_fields(tiny_rafdb):
+    dataset = build(
+        tiny_rafdb, noise_rate=0.5, noise_seed=1, pipeline=PIPELINE,
+        landmarks='aligned')
+    sample = dataset[3]['data_samples']
+    info = dataset.get_data_info(3)
+    assert sample.gt_label.tolist() == [info['gt_label']]
+    assert sample.clean_label.tolist() == [info['clean_label']]
+    assert sample.is_noisy.tolist() == [info['is_noisy']]
+    assert sample.sample_idx == 3
+    assert sample.landmarks.shape == (37, 2)
+    assert sample.landmarks.dtype == torch.float32
+    assert dataset[3]['inputs'].shape == (3, 32, 32)
+
+
+def test_seeded_noise_is_deterministic(tiny_rafdb):
+    a = build(tiny_rafdb, noise_rate=0.4, noise_seed=0)
+    b = build(tiny_rafdb, noise_rate=0.4, noise_seed=0)
+    c = build(tiny_rafdb, noise_rate=0.4, noise_seed=1)
+    labels = [[x.get_data_info(i)['gt_label'] for i in range(len(x))]
+              for x in (a, b, c)]
+    assert labels[0] == labels[1] != labels[2]
+    noisy = [a.get_data_info(i) for i in range(len(a))]
+    assert all(d['is_noisy'] == (d['gt_label'] != d['clean_label'])
+               for d in noisy)
+    assert a.noise_report['num_noisy'] == sum(d['is_noisy'] for d in noisy)
+
+
+def test_noise_is_logged(tiny_rafdb, tmp_path):
+    from mmengine.logging import MMLogger
+    log_file = str(tmp_path / 'noise.log')
+    MMLogger.get_instance('mmfer_test_noise_log', log_file=log_file)
+    try:
+        build(tiny_rafdb, noise_rate=0.3)
+    finally:
+        MMLogger._instance_dict.pop('mmfer_test_noise_log')
+    text = open(log_file).read()
+    assert 'RAFDBDataset(train): ' in text and 'training labels are noisy' \
+        in text and 'per class: Surprise' in text
+
+
+def test_test_split_is_always_clean(tiny_rafdb):
+    with pytest.raises(ValueError, match='always clean'):
+        build(tiny_rafdb, split='test', noise_rate=0.3)
+
+
+def test_noise_file(tiny_rafdb):
+    path = osp.join(tiny_rafdb, 'EmoLabel', 'noise.txt')
+    with open(path, 'w') as f:
+        # every train label moved to the next class
+        f.write('\n'.join(f'train_{i:05d}.jpg {i % 7 + 1}'
+                          for i in range(1, 29)))
+    dataset = build(tiny_rafdb, noise_file='EmoLabel/noise.txt')
+    assert dataset.noise_report['rate'] == 1.0
+    info = dataset.get_data_info(0)
+    assert (info['clean_label'], info['gt_label']) == (0, 1)
+
+
+def test_noise_file_mismatch_says_how_many(tiny_rafdb):
+    path = osp.join(tiny_rafdb, 'EmoLabel', 'noise.txt')
+    with open(path, 'w') as f:
+        f.write('\n'.join(f'train_{i:05d}.jpg 1' for i in range(3, 40)))
+    with pytest.raises(ValueError) as err:
+        build(tiny_rafdb, noise_file=path)
+    msg = str(err.value)
+    assert path in msg and '2 of 28 samples' in msg
+    assert '11 names in the noise file' in msg and 'train_00001.jpg' in msg
+
+
+def test_missing_noise_file(tiny_rafdb):
+    with pytest.raises(FileNotFoundError, match='make_noisy_labels'):
+        build(tiny_rafdb, noise_file='EmoLabel/noise09.txt')
+
+
+@pytest.mark.parametrize('rate', [1.0, -0.2])
+def test_noise_rate_out_of_range(tiny_rafdb, rate):
+    with pytest.raises(ValueError, match='noise_rate'):
+        build(tiny_rafdb, noise_rate=rate)
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match='data_root .*does not exist'):
+        build(str(tmp_path / 'nowhere'))
+
+
+def test_missing_annotation(tiny_rafdb):
+    os.remove(osp.join(tiny_rafdb, 'EmoLabel', 'list_patition_label.txt'))
+    with pytest.raises(FileNotFoundError, match='list_patition_label.txt'):
+        build(tiny_rafdb)
+
+
+def test_label_out_of_range_names_file_and_line(tiny_rafdb):
+    ann = osp.join(tiny_rafdb, 'EmoLabel', 'list_patition_label.txt')
+    lines = open(ann).read().split('\n')
+    lines[4] = 'train_00005.jpg 8'
+    open(ann, 'w').write('\n'.join(lines))
+    with pytest.raises(ValueError, match=f'{ann}:5: label .8. is out of '
+                       'range.*1..7'):
+        build(tiny_rafdb)
+
+
+def test_malformed_line(tiny_rafdb):
+    ann = osp.join(tiny_rafdb, 'EmoLabel', 'list_patition_label.txt')
+    with open(ann, 'a') as f:
+        f.write('\ntrain_00099.jpg,3')
+    with pytest.raises(ValueError, match=r':43: expected "<image name> '):
+        build(tiny_rafdb)
+
+
+def test_missing_images_are_listed(tiny_rafdb):
+    os.remove(osp.join(tiny_rafdb, 'Image', 'aligned',
+                       'train_00002_aligned.jpg'))
+    with pytest.raises(FileNotFoundError,
+                       match='1 of 28 images .*train_00002_aligned.jpg'):
+        build(tiny_rafdb)
+
+
+def test_corrupt_image_is_named(tiny_rafdb):
+    path = osp.join(tiny_rafdb, 'Image', 'aligned', 'train_00003_aligned.jpg')
+    with open(path, 'wb') as f:
+        f.write(b'not a jpeg')
+    dataset = build(tiny_rafdb, pipeline=PIPELINE)
+    with pytest.raises(OSError, match='train_00003_aligned.jpg cannot be '
+                       'decoded'):
+        dataset[2]
+
+
+def test_landmarks(tiny_rafdb):
+    aligned = build(tiny_rafdb, landmarks='aligned')
+    manual = build(tiny_rafdb, landmarks='manual', img_type='original')
+    auto = build(tiny_rafdb, landmarks='auto', img_type='original')
+    a = aligned.get_data_info(0)['landmarks']
+    assert a.shape == (37, 2) and a.dtype == np.float32
+    assert manual.get_data_info(0)['landmarks'].shape == (5, 2)
+    # the replica's original photos are twice the aligned size
+    np.testing.assert_allclose(auto.get_data_info(0)['landmarks'], 2 * a,
+                               atol=0.02)
+    assert manual.get_data_info(0)['img_path'].endswith(
+        'Image/original/train_00001.jpg')
+
+
+def test_original_landmarks_refuse_aligned_images(tiny_rafdb):
+    with pytest.raises(ValueError, match='original photos'):
+        build(tiny_rafdb, landmarks='auto')
+
+
+def test_bad_landmark_file(tiny_rafdb):
+    path = osp.join(tiny_rafdb, 'Annotation', 'aligned',
+                    'train_00001_aligned.txt')
+    open(path, 'w').write('1.0 2.0\nthree 4\n')
+    with pytest.raises(ValueError, match='train_00001_aligned.txt'):
+        build(tiny_rafdb, landmarks='aligned')
+
+
+def test_real_rafdb_label_list_and_eac_noise_files(shared_rafdb_labels,
+                                                   tmp_path):
+    """The public files: 12,271 train / 3,068 test, EAC rates 10/20/30%."""
+    root = tmp_path / 'rafdb'
+    (root / 'EmoLabel').mkdir(parents=True)
+    (root / 'Image' / 'aligned').mkdir(parents=True)
+    for name in ('list_patition_label.txt', 'noise01.txt', 'noise02.txt',
+                 'noise03.txt'):
+        os.symlink(osp.join(shared_rafdb_labels, name),
+                   root / 'EmoLabel' / name)
+    with open(osp.join(shared_rafdb_labels, 'list_patition_label.txt')) as f:
+        for line in f:
+            stem = osp.splitext(line.split()[0])[0]
+            (root / 'Image' / 'aligned' / f'{stem}_aligned.jpg').touch()
+    train = build(str(root))
+    assert len(train) == 12271 and len(build(str(root), split='test')) == 3068
+    counts = np.bincount([train.get_data_info(i)['clean_label']
+                          for i in range(len(train))])
+    assert counts.tolist() == [1290, 281, 717, 4772, 1982, 705, 2524]
+    for name, rate in (('noise01.txt', 0.1011), ('noise02.txt', 0.2036),
+                       ('noise03.txt', 0.3033)):
+        noisy = build(str(root), noise_file=f'EmoLabel/{name}')
+        assert noisy.noise_report['rate'] == pytest.approx(rate, abs=5e-5)
+
+
+def test_registered_transforms():
+    assert TRANSFORMS.get('PackFERInputs') is not None
+    assert TRANSFORMS.get('LoadFERImage') is not None
+    assert DATASETS.get('RAFDBDataset') is RAFDBDataset

@@ -1,0 +1,75 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Evaluate a checkpoint on the test split of a config."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.fileio import dump  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+from mmpretrain.registry import METRICS  # noqa: E402
+
+from mmfer.utils.dist_utils import setup_cpu_distributed  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a FER model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the test logs')
+    parser.add_argument(
+        '--out', help='dump predictions or metrics to this pickle file')
+    parser.add_argument(
+        '--out-item',
+        choices=['metrics', 'pred'],
+        default='pred',
+        help='what --out holds')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} not found.')
+    if args.out and osp.exists(args.out):
+        raise FileExistsError(
+            f'--out {args.out} already exists; choose another file name '
+            '(nothing was overwritten).')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    setup_cpu_distributed(cfg)
+    runner = (Runner.from_cfg(cfg)
+              if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    if args.out and args.out_item == 'pred':
+        runner.test_evaluator.metrics.append(
+            METRICS.build(dict(type='DumpResults', out_file_path=args.out)))
+    metrics = runner.test()
+    if args.out and args.out_item == 'metrics':
+        dump(metrics, args.out)
+
+
+if __name__ == '__main__':
+    main()
