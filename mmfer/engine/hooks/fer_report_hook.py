@@ -43,9 +43,9 @@ class FERReportHook(Hook):
     FER benchmarks have no validation split, so the test split is evaluated
     after every epoch. The headline is the **last epoch's** test accuracy;
     the best epoch is shown separately and labelled, since picking it uses
-    the test labels. At the end of training both go to the log and to
-    ``<work_dir>/fer_results.json``; the per-epoch history is kept in
-    checkpoints so a resumed run reports the whole run.
+    the test labels. ``<work_dir>/fer_results.json`` is updated after every
+    evaluation and both go to the log at the end of training; the per-epoch
+    history survives ``--resume``.
 
     Args:
         out_file (str): File name under ``work_dir`` for the summary.
@@ -61,7 +61,7 @@ class FERReportHook(Hook):
     def after_val_epoch(self,
                         runner,
                         metrics: Optional[Dict[str, float]] = None) -> None:
-        """Record this epoch's test metrics.
+        """Record this epoch's test metrics and update the results file.
 
         Args:
             runner (Runner): The runner.
@@ -74,28 +74,34 @@ class FERReportHook(Hook):
             record['mean_class_acc'] = float(metrics[MEAN_CLASS])
         self.history = [r for r in self.history if r['epoch'] < runner.epoch]
         self.history.append(record)
+        self._dump(runner)
 
     def after_train(self, runner) -> None:
-        """Log and save the last-epoch headline and the best epoch.
+        """Log the last-epoch headline and the best epoch.
 
         Args:
             runner (Runner): The runner.
         """
         if not self.history:
             return
-        last = self.history[-1]
-        best = max(self.history, key=lambda r: r['top1'])
+        summary = self._dump(runner)
         runner.logger.info(
             'FER result -- headline = LAST epoch on the test split: '
-            f'{self._describe(last)}. Best epoch (selected on the test '
-            f'split, optimistic, reference only): {self._describe(best)}.')
+            f'{self._describe(summary["last_epoch"])}. Best epoch (selected '
+            'on the test split, optimistic, reference only): '
+            f'{self._describe(summary["best_epoch"])}.')
+
+    def _dump(self, runner) -> dict:
         summary = dict(
-            headline='last_epoch', last_epoch=last, best_epoch=best,
+            headline='last_epoch',
+            last_epoch=self.history[-1],
+            best_epoch=max(self.history, key=lambda r: r['top1']),
             history=self.history)
         if runner.rank == 0:
             atomic_write_text(
                 osp.join(runner.work_dir, self.out_file),
                 json.dumps(summary, indent=2))
+        return summary
 
     def after_test_epoch(self,
                          runner,
@@ -133,12 +139,26 @@ class FERReportHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Restore the history when resuming (not for ``load_from``).
 
+        A checkpoint is saved before its epoch is evaluated, so that epoch's
+        record comes from the results file of the interrupted run.
+
         Args:
             runner (Runner): The runner.
             checkpoint (dict): The loaded checkpoint.
         """
-        if getattr(runner, '_resume', False):
-            self.history = list(checkpoint.get('fer_report_history', []))
+        if not getattr(runner, '_resume', False):
+            return
+        epoch = checkpoint.get('meta', {}).get('epoch', 0)
+        records = {
+            r['epoch']: r
+            for r in checkpoint.get('fer_report_history', [])
+        }
+        path = osp.join(runner.work_dir, self.out_file)
+        if osp.isfile(path):
+            with open(path) as f:
+                for record in json.load(f).get('history', []):
+                    records.setdefault(record['epoch'], record)
+        self.history = [records[e] for e in sorted(records) if e <= epoch]
 
     @staticmethod
     def _describe(record: Dict[str, float]) -> str:

@@ -1,0 +1,191 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""End-to-end runs of our tools, mmpretrain's stock tools and torchrun."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fer_replicas import make_rafdb
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TESTS = osp.join(REPO, 'tests')
+TRAIN = osp.join(REPO, 'tools', 'train.py')
+TEST = osp.join(REPO, 'tools', 'test.py')
+EPOCHS, ITERS_PER_EPOCH = 3, 4  # 28 train images, batch 8, drop nothing
+
+CONFIG = """
+_base_ = ['{repo}/configs/baseline/r18_synthfer_noise30.py']
+custom_imports = dict(
+    imports=['mmfer', 'fer_test_hooks'], allow_failed_imports=False)
+custom_hooks = [
+    dict(type='FERReportHook'),
+    dict(type='EpochSeedHook'),
+    dict(type='KillAtIterHook'),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers={workers}, persistent_workers=False,
+    dataset=dict(data_root='{root}'))
+val_dataloader = dict(
+    batch_size=16, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}'))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs={epochs})
+randomness = dict(seed=0, deterministic=True)
+default_hooks = dict(logger=dict(interval=1))
+"""
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return make_rafdb(str(tmp_path_factory.mktemp('data') / 'rafdb'))
+
+
+def write_config(tmp_path, data_root, name='cfg.py', workers=0,
+                 epochs=EPOCHS, extra=''):
+    path = tmp_path / name
+    path.write_text(
+        CONFIG.format(repo=REPO, root=data_root, workers=workers,
+                      epochs=epochs) + extra)
+    return str(path)
+
+
+def run(args, env=None, check=True):
+    full_env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + REPO)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable] + args, capture_output=True,
+                          text=True, env=full_env, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n'
+                             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return proc
+
+
+def weights(path):
+    return torch.load(path, map_location='cpu',
+                      weights_only=False)['state_dict']
+
+
+def test_train_then_test_with_our_tools(tmp_path, data_root):
+    cfg = write_config(tmp_path, data_root)
+    work = str(tmp_path / 'work')
+    out = run([TRAIN, cfg, '--work-dir', work])
+    log = out.stdout + out.stderr
+    assert 'headline = LAST epoch on the test split' in log
+    assert 'Best epoch (selected on the test split' in log
+    assert '30.0' in log or 'training labels are noisy' in log
+    result = json.load(open(osp.join(work, 'fer_results.json')))
+    assert result['headline'] == 'last_epoch'
+    assert result['last_epoch']['epoch'] == EPOCHS
+    assert [r['epoch'] for r in result['history']] == [1, 2, 3]
+    assert open(osp.join(work, 'last_checkpoint')).read().strip().endswith(
+        f'epoch_{EPOCHS}.pth')
+
+    ckpt = osp.join(work, f'epoch_{EPOCHS}.pth')
+    test = run([TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test')])
+    log = test.stdout + test.stderr
+    assert 'FER test: top-1' in log and 'mean per-class accuracy' in log
+    assert 'confusion matrix (rows: true class)' in log and 'Surprise' in log
+    top1 = float(log.split('FER test: top-1 ')[1].split('%')[0])
+    assert top1 == pytest.approx(result['last_epoch']['top1'], abs=0.006)
+
+    # a second run into the same work dir is refused, nothing overwritten
+    before = open(ckpt, 'rb').read()
+    again = run([TRAIN, cfg, '--work-dir', work], check=False)
+    assert again.returncode != 0
+    assert 'already holds checkpoints' in again.stderr
+    assert open(ckpt, 'rb').read() == before
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path, data_root):
+    cfg = write_config(tmp_path, data_root)
+    full, crashed = str(tmp_path / 'full'), str(tmp_path / 'crashed')
+    run([TRAIN, cfg, '--work-dir', full])
+    kill_at = 2 * ITERS_PER_EPOCH + 2  # mid-way through epoch 3
+    proc = run([TRAIN, cfg, '--work-dir', crashed],
+               env=dict(MMFER_KILL_AT_ITER=str(kill_at)), check=False)
+    assert proc.returncode == -9
+    assert not osp.exists(osp.join(crashed, f'epoch_{EPOCHS}.pth'))
+    assert osp.exists(osp.join(crashed, 'epoch_2.pth'))
+    run([TRAIN, cfg, '--work-dir', crashed, '--resume'])
+    a = weights(osp.join(full, f'epoch_{EPOCHS}.pth'))
+    b = weights(osp.join(crashed, f'epoch_{EPOCHS}.pth'))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ra = json.load(open(osp.join(full, 'fer_results.json')))
+    rb = json.load(open(osp.join(crashed, 'fer_results.json')))
+    assert ra['history'] == rb['history']
+
+
+def _stock_tool(name):
+    import mmpretrain
+    path = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', name)
+    assert osp.isfile(path), f'mmpretrain wheel ships no {path}'
+    return path
+
+
+def test_stock_mmpretrain_tools_run_our_config(tmp_path, data_root):
+    """mmpretrain's own train.py/test.py (it forces persistent workers)."""
+    cfg = write_config(tmp_path, data_root, epochs=1)
+    work = str(tmp_path / 'stock')
+    run([_stock_tool('train.py'), cfg, '--work-dir', work])
+    ckpt = osp.join(work, 'epoch_1.pth')
+    assert osp.isfile(ckpt)
+    test = run([_stock_tool('test.py'), cfg, ckpt, '--work-dir',
+                str(tmp_path / 'stock_test')])
+    assert 'accuracy/top1' in test.stdout + test.stderr
+
+
+def test_mmpretrain_base_through_our_tools(tmp_path, data_root):
+    """``_base_ = 'mmpretrain::...'`` works with setuptools >= 82."""
+    bases = ['mmpretrain::_base_/models/resnet18.py'] + [
+        f'{REPO}/configs/_base_/{name}.py'
+        for name in ('datasets/synthfer', 'schedules/adam_60e',
+                     'default_runtime')
+    ]
+    body = CONFIG.split('custom_imports')[1]
+    cfg = tmp_path / 'inherit.py'
+    cfg.write_text(
+        f'_base_ = {bases!r}\nmodel = dict(head=dict(num_classes=7, '
+        'topk=(1, )))\ncustom_imports' +
+        body.format(root=data_root, workers=0, epochs=1))
+    run([TRAIN, str(cfg), '--work-dir', str(tmp_path / 'inherit')])
+    assert osp.isfile(str(tmp_path / 'inherit' / 'epoch_1.pth'))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return str(s.getsockname()[1])
+
+
+def test_two_process_cpu_training(tmp_path, data_root):
+    cfg = write_config(tmp_path, data_root, epochs=2)
+    work = str(tmp_path / 'dist')
+    env = dict(os.environ, PYTHON=sys.executable, PORT=_free_port(),
+               PYTHONPATH=TESTS + os.pathsep + REPO, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg, '2',
+         '--work-dir', work], capture_output=True, text=True, env=env,
+        cwd=REPO)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    assert 'runs distributed on CPU with the gloo backend' in log
+    assert 'rank 0/2' in log and 'Distributed training: True' in log
+    ckpt = osp.join(work, 'epoch_2.pth')
+    assert osp.isfile(ckpt)
+    result = json.load(open(osp.join(work, 'fer_results.json')))
+    assert result['last_epoch']['epoch'] == 2
+
+    env['PORT'] = _free_port()
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools', 'dist_test.sh'), cfg, ckpt, '2',
+         '--work-dir', str(tmp_path / 'dist_test')], capture_output=True,
+        text=True, env=env, cwd=REPO)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    assert 'FER test: top-1' in proc.stdout + proc.stderr
