@@ -985,8 +985,9 @@ def check_output(out: str, params: Dict, force: bool = False) -> bool:
         with ``params`` (nothing to do), ``True`` if it should be written.
 
     Raises:
-        FileExistsError: If ``out`` is a non-empty folder that is not
-            SynthFER output and ``force`` is off, or is not a folder.
+        FileExistsError: If ``force`` is off and ``out`` is a non-empty
+            folder that is not SynthFER output or SynthFER output made with
+            other parameters, or if ``out`` is not a folder.
         ValueError: If ``out`` is a folder that must never be replaced (the
             file system root, or a folder holding the working directory).
     """
@@ -1007,6 +1008,12 @@ def check_output(out: str, params: Dict, force: bool = False) -> bool:
         raise FileExistsError(
             f'{out!r} is not empty and holds no SynthFER data set; pass '
             '--force to replace it')
+    if meta is not None and not force:
+        # Runs and noise files may refer to the existing data set.
+        raise FileExistsError(
+            f'{out!r} holds a SynthFER data set made with other parameters '
+            f'({meta.get("params")}); choose another --out, or pass --force '
+            'to replace it')
     return True
 
 

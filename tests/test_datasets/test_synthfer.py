@@ -225,8 +225,11 @@ def test_idempotent_rerun(tmp_path):
     proc = subprocess.run(args, capture_output=True, text=True)
     assert proc.returncode == 0 and 'nothing to do' in proc.stdout
     assert os.stat(meta_path).st_mtime_ns == stamp
-    # other parameters over a SynthFER folder: regenerated without --force
-    meta = _generate(out, seed=4, num_train=8, num_test=4)
+    # other parameters over a SynthFER folder: refused without --force
+    with pytest.raises(FileExistsError, match='other parameters'):
+        _generate(out, seed=4, num_train=8, num_test=4)
+    assert json.loads(meta_path.read_text())['seed'] == 3
+    meta = _generate(out, seed=4, num_train=8, num_test=4, force=True)
     assert meta is not None and meta['seed'] == 4
     assert json.loads(meta_path.read_text())['seed'] == 4
 

@@ -1,0 +1,44 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Every shipped config parses, follows the plugin contract and builds."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+
+import mmfer  # noqa: F401
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) if '_base_' not in p)
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmpretrain'
+    assert cfg.custom_imports == dict(
+        imports=['mmfer'], allow_failed_imports=False)
+    assert 'save_best' not in cfg.default_hooks.checkpoint
+    assert cfg.train_dataloader.dataset.split == 'train'
+    assert cfg.test_dataloader.dataset.split == 'test'
+    for key in ('noise_file', 'noise_rate', 'noise_transition'):
+        assert key not in cfg.test_dataloader.dataset
+    model = dict(cfg.model)
+    model['backbone'] = dict(model['backbone'], init_cfg=None)
+    assert MODELS.build(model) is not None
+
+
+def test_baseline_noise_levels():
+    files = {
+        n: Config.fromfile(
+            osp.join(REPO, 'configs', 'baseline', f'r18_rafdb_noise{n}.py'))
+        for n in (0, 10, 20, 30)
+    }
+    assert files[0].train_dataloader.dataset.get('noise_file') is None
+    for n, i in ((10, 1), (20, 2), (30, 3)):
+        assert files[n].train_dataloader.dataset.noise_file == \
+            f'EmoLabel/noise0{i}.txt'
