@@ -1,12 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The base of every mmfer dataset: noisy labels and bad-input errors."""
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.logging import MMLogger
 from mmpretrain.datasets import BaseDataset
 
+from .class_map import class_index_map, remap_scores, resolve_label_map
 from .noise import (NOISE_TYPES, asymmetric_transition, check_noise_rate,
                     check_transition, flip_labels, noise_summary,
                     symmetric_transition)
@@ -39,6 +40,15 @@ class BaseFERDataset(BaseDataset):
         noise_transition (array-like, optional): A user ``(C, C)``
             transition matrix; replaces ``noise_rate``/``noise_type``.
         noise_seed (int): Seed of the label flipping. Defaults to 0.
+        label_map (str | Sequence[str], optional): Remap the dataset's native
+            classes to another class order, matched by expression name
+            (``'Happy'`` = ``'Happiness'``...): a sequence of class names, or
+            the name of a dataset whose order to use (``'rafdb'``,
+            ``'ferplus'``, ``'affectnet'``, ``'fer2013'``). Samples of native
+            classes absent from the target (e.g. Contempt for a 7-class
+            order) are dropped and counted in the log. Noise files use
+            native labels; seeded noise is drawn in the target order.
+            Defaults to None (native order).
         **kwargs: Passed to :class:`mmpretrain.datasets.BaseDataset`.
     """
 
@@ -53,6 +63,7 @@ class BaseFERDataset(BaseDataset):
                  noise_type: str = 'symmetric',
                  noise_transition: Optional[Sequence[Sequence[float]]] = None,
                  noise_seed: int = 0,
+                 label_map: Optional[Union[str, Sequence[str]]] = None,
                  **kwargs) -> None:
         self.split = split
         self.noise_file = noise_file
@@ -74,7 +85,23 @@ class BaseFERDataset(BaseDataset):
                                        or noise_transition is not None):
             raise ValueError('Give either noise_file or noise_rate/'
                              'noise_transition, not both.')
+        self.native_classes = tuple(self.native_class_names())
+        self.target_classes = resolve_label_map(label_map,
+                                                self.native_classes)
+        if label_map is not None:
+            if kwargs.get('metainfo') or kwargs.get('classes'):
+                raise ValueError('Give label_map or metainfo/classes, not '
+                                 'both: label_map already sets the classes.')
+            kwargs['metainfo'] = dict(classes=self.target_classes)
         super().__init__(**kwargs)
+
+    def native_class_names(self) -> Sequence[str]:
+        """The classes in the order the dataset's files use.
+
+        Returns:
+            Sequence[str]: Class names; ``METAINFO['classes']`` by default.
+        """
+        return type(self).METAINFO['classes']
 
     @property
     def has_noise(self) -> bool:
@@ -92,7 +119,7 @@ class BaseFERDataset(BaseDataset):
         raise NotImplementedError
 
     def load_data_list(self) -> List[dict]:
-        """Load annotations, then attach clean/noisy labels.
+        """Load annotations, remap classes, then attach clean/noisy labels.
 
         Returns:
             list[dict]: The data list.
@@ -103,29 +130,62 @@ class BaseFERDataset(BaseDataset):
                 f'{type(self).__name__}: no sample found for split '
                 f'{self.split!r} in {self.ann_file}; check `split` and the '
                 'annotation file.')
+        file_noisy = (
+            self._read_noise_file(data_list)
+            if self.noise_file is not None else None)
+        data_list, file_noisy = self._remap(data_list, file_noisy)
         clean = np.array([info['gt_label'] for info in data_list])
-        noisy = self._noisy_labels(data_list, clean)
+        noisy = file_noisy if file_noisy is not None else self._draw_noise(
+            clean)
         for info, label in zip(data_list, noisy):
             info['clean_label'] = info['gt_label']
             info['gt_label'] = int(label)
             info['is_noisy'] = bool(label != info['clean_label'])
         if self.has_noise:
-            self.noise_report = noise_summary(clean, noisy, self.CLASSES)
+            self.noise_report = noise_summary(clean, noisy,
+                                              self.target_classes)
             self._log_noise(self.noise_report)
         return data_list
 
-    def _noisy_labels(self, data_list: List[dict],
-                      clean: np.ndarray) -> np.ndarray:
-        if self.noise_file is not None:
-            return self._read_noise_file(data_list)
+    def _remap(self, data_list: List[dict], file_noisy: Optional[np.ndarray]
+               ) -> Tuple[List[dict], Optional[np.ndarray]]:
+        if self.target_classes == self.native_classes:
+            return data_list, file_noisy
+        index = class_index_map(self.native_classes, self.target_classes)
+        keep = [index[d['gt_label']] >= 0 for d in data_list]
+        if file_noisy is not None:
+            keep = [k and index[y] >= 0 for k, y in zip(keep, file_noisy)]
+            file_noisy = np.array(
+                [index[y] for k, y in zip(keep, file_noisy) if k],
+                dtype=np.int64)
+        kept = []
+        for info, k in zip(data_list, keep):
+            if not k:
+                continue
+            info['gt_label'] = int(index[info['gt_label']])
+            if 'gt_score' in info:
+                info['gt_score'] = remap_scores(info['gt_score'], index,
+                                                len(self.target_classes))
+            kept.append(info)
+        dropped = len(data_list) - len(kept)
+        if dropped:
+            MMLogger.get_current_instance().info(
+                f'{type(self).__name__}({self.split}): label_map dropped '
+                f'{dropped} of {len(data_list)} samples whose class is not '
+                f'in {list(self.target_classes)}')
+        return kept, file_noisy
+
+    def _draw_noise(self, clean: np.ndarray) -> np.ndarray:
+        num_classes = len(self.target_classes)
         if self.noise_transition is not None:
-            matrix = check_transition(self.noise_transition, len(self.CLASSES))
+            matrix = check_transition(self.noise_transition, num_classes)
         elif self.noise_rate == 0:
             return clean
         elif self.noise_type == 'symmetric':
-            matrix = symmetric_transition(len(self.CLASSES), self.noise_rate)
+            matrix = symmetric_transition(num_classes, self.noise_rate)
         else:
-            matrix = asymmetric_transition(self.CLASSES, self.noise_rate)
+            matrix = asymmetric_transition(self.target_classes,
+                                           self.noise_rate)
         return flip_labels(clean, matrix, self.noise_seed)
 
     def _read_noise_file(self, data_list: List[dict]) -> np.ndarray:
@@ -191,7 +251,7 @@ class BaseFERDataset(BaseDataset):
         Returns:
             int: The 0-based label.
         """
-        base, num = self.file_label_base, len(self.CLASSES)
+        base, num = self.file_label_base, len(self.native_classes)
         try:
             label = int(token) - base
         except ValueError:
@@ -200,7 +260,8 @@ class BaseFERDataset(BaseDataset):
             raise ValueError(
                 f'{path}:{line_no}: label {token!r} is out of range; '
                 f'{type(self).__name__} expects an integer in '
-                f'{base}..{base + num - 1} ({", ".join(self.CLASSES)}).')
+                f'{base}..{base + num - 1} '
+                f'({", ".join(self.native_classes)}).')
         return label
 
     def check_images_exist(self, data_list: List[dict], source: str) -> None:

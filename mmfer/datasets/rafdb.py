@@ -6,9 +6,9 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from .base_fer import BaseFERDataset
+from .class_map import CLASS_ORDERS
 
-RAFDB_CLASSES = ('Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness',
-                 'Anger', 'Neutral')
+RAFDB_CLASSES = CLASS_ORDERS['rafdb']
 
 # landmark source -> (folder under Annotation/, file suffix, rows to read)
 _LANDMARK_FILES = {

@@ -214,3 +214,29 @@ def test_registered_transforms():
     assert TRANSFORMS.get('PackFERInputs') is not None
     assert TRANSFORMS.get('LoadFERImage') is not None
     assert DATASETS.get('RAFDBDataset') is RAFDBDataset
+
+
+def test_label_map_to_another_order(tiny_rafdb):
+    native = build(tiny_rafdb)
+    mapped = build(tiny_rafdb, label_map='fer2013', noise_file=None)
+    assert mapped.CLASSES == ('Anger', 'Disgust', 'Fear', 'Happiness',
+                              'Sadness', 'Surprise', 'Neutral')
+    for i in range(len(native)):
+        a, b = native.get_data_info(i), mapped.get_data_info(i)
+        assert native.CLASSES[a['gt_label']] == mapped.CLASSES[b['gt_label']]
+    # an 8-class order keeps RAF-DB's 7 classes (no Contempt samples)
+    assert len(build(tiny_rafdb, label_map='ferplus').CLASSES) == 7
+
+
+def test_label_map_subset_drops_samples_and_noise_file_uses_native(
+        tiny_rafdb):
+    path = osp.join(tiny_rafdb, 'EmoLabel', 'noise.txt')
+    with open(path, 'w') as f:  # native file labels: all Neutral (7)
+        f.write('\n'.join(f'train_{i:05d}.jpg 7' for i in range(1, 29)))
+    subset = build(tiny_rafdb, label_map=['Neutral', 'Happy', 'Sad'],
+                   noise_file='EmoLabel/noise.txt')
+    assert len(subset) == 12  # 4 each of Happiness, Sadness, Neutral
+    labels = {subset.get_data_info(i)['gt_label'] for i in range(12)}
+    assert labels == {0}  # every noisy label is Neutral, target index 0
+    with pytest.raises(ValueError, match="'contempt'"):
+        build(tiny_rafdb, label_map=['Neutral', 'Contempt'])
