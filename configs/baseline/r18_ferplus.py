@@ -1,0 +1,13 @@
+# Baseline: ResNet-18 (MS-Celeb-1M pre-trained) + cross-entropy on FERPlus,
+# 8 classes, majority labels from fer2013new.csv. Validated on PublicTest,
+# tested on PrivateTest.
+_base_ = [
+    '../_base_/datasets/ferplus.py', '../_base_/models/resnet18_fer.py',
+    '../_base_/schedules/adam_60e.py', '../_base_/default_runtime.py'
+]
+
+model = dict(
+    backbone=dict(
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/resnet18_msceleb.pth')),
+    head=dict(num_classes=8))
