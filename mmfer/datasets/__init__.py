@@ -1,9 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .affectnet import AFFECTNET_CLASSES, AffectNetDataset
 from .base_fer import BaseFERDataset
+from .class_map import CLASS_ORDERS
+from .fer_folder import FERDataset
+from .ferplus import FERPLUS_CLASSES, FERPlusDataset
 from .rafdb import RAFDB_CLASSES, RAFDBDataset
+from .samplers import ClassBalancedSampler
 from .transforms import LoadFERImage, PackFERInputs
 
 __all__ = [
-    'BaseFERDataset', 'RAFDBDataset', 'RAFDB_CLASSES', 'LoadFERImage',
-    'PackFERInputs'
+    'BaseFERDataset', 'RAFDBDataset', 'RAFDB_CLASSES', 'FERPlusDataset',
+    'FERPLUS_CLASSES', 'AffectNetDataset', 'AFFECTNET_CLASSES', 'FERDataset',
+    'CLASS_ORDERS', 'ClassBalancedSampler', 'LoadFERImage', 'PackFERInputs'
 ]

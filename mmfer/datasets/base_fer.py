@@ -18,10 +18,15 @@ class BaseFERDataset(BaseDataset):
 
     A subclass only parses its files: it implements :meth:`load_annotations`
     returning one dict per sample with ``img_path``, ``gt_label`` (the clean
-    label, 0-based) and ``name`` (the key noise files use), plus anything
-    else (e.g. ``landmarks``). This class then validates the labels, injects
-    the noise on training splits, and adds ``clean_label`` and ``is_noisy``
-    to every sample; ``gt_label`` becomes the label trained on.
+    label, 0-based) and ``name`` (the key noise files use, unique within a
+    split), plus anything else (e.g. ``landmarks``, or ``gt_score``, a
+    float32 label distribution in native class order for soft-target
+    losses). This class then validates the labels, injects the noise on
+    training splits, and adds ``clean_label`` and ``is_noisy`` to every
+    sample; ``gt_label`` becomes the label trained on, and a flipped
+    sample's ``gt_score`` becomes the one-hot of its noisy label. A subclass
+    whose classes depend on its options overrides
+    :meth:`native_class_names`.
 
     Args:
         split (str): The split to read. Noise is allowed only on
@@ -93,6 +98,11 @@ class BaseFERDataset(BaseDataset):
                 raise ValueError('Give label_map or metainfo/classes, not '
                                  'both: label_map already sets the classes.')
             kwargs['metainfo'] = dict(classes=self.target_classes)
+        elif not kwargs.get('metainfo') and not kwargs.get('classes'):
+            # A dataset whose classes depend on its options (FERPlus and
+            # AffectNet with 7 or 8 classes, FERDataset's `classes`)
+            # declares them through native_class_names().
+            kwargs['metainfo'] = dict(classes=self.native_classes)
         super().__init__(**kwargs)
 
     def native_class_names(self) -> Sequence[str]:
@@ -137,10 +147,16 @@ class BaseFERDataset(BaseDataset):
         clean = np.array([info['gt_label'] for info in data_list])
         noisy = file_noisy if file_noisy is not None else self._draw_noise(
             clean)
+        num_classes = len(self.target_classes)
         for info, label in zip(data_list, noisy):
             info['clean_label'] = info['gt_label']
             info['gt_label'] = int(label)
             info['is_noisy'] = bool(label != info['clean_label'])
+            if info['is_noisy'] and 'gt_score' in info:
+                # Soft-target losses train on gt_score, not gt_label: a
+                # flipped sample's distribution must carry its noisy label.
+                info['gt_score'] = np.eye(
+                    num_classes, dtype=np.float32)[info['gt_label']]
         if self.has_noise:
             self.noise_report = noise_summary(clean, noisy,
                                               self.target_classes)
@@ -203,6 +219,11 @@ class BaseFERDataset(BaseDataset):
             for name, label, _ in self.parse_label_lines(path)
         }
         names = [info['name'] for info in data_list]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f'{type(self).__name__}: sample names of the {self.split!r} '
+                'split are not unique, so a noise file cannot address them; '
+                'give each sample a unique name in load_annotations().')
         missing = [n for n in names if n not in labels]
         extra = sorted(set(labels) - set(names))
         if missing or extra:

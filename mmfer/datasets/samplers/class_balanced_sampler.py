@@ -1,0 +1,108 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import math
+from typing import Iterator, Optional, Sized
+
+import numpy as np
+import torch
+from mmengine.dist import get_dist_info, sync_random_seed
+from mmengine.logging import MMLogger
+from mmpretrain.registry import DATA_SAMPLERS
+from torch.utils.data import Sampler
+
+
+@DATA_SAMPLERS.register_module()
+class ClassBalancedSampler(Sampler):
+    """Oversample rare classes: draw indices with probability 1/class count.
+
+    Each epoch draws ``num_samples`` indices with replacement, sample ``i``
+    with probability proportional to ``1 / count(gt_label_i)``, so every
+    class is drawn equally often in expectation (the AffectNet recipe of
+    POSTER, EAC and DMUE). The counts are of ``gt_label``, the labels
+    trained on (after ``label_map`` and label noise).
+
+    The draw depends only on ``(seed, epoch)``; call :meth:`set_epoch`
+    (mmengine's ``DistSamplerSeedHook`` does) for a new draw each epoch.
+    Under distributed training, as in mmengine's ``DefaultSampler``, every
+    rank makes the same draw of ``total_size`` indices (``num_samples``
+    rounded up to a multiple of the world size) and keeps every
+    ``world_size``-th one from position ``rank``: the ranks get disjoint
+    shards of the epoch's draw, of the same length.
+
+    Args:
+        dataset (Sized): The dataset; its labels are read with
+            ``get_gt_labels()`` (or ``get_data_info(i)['gt_label']``).
+        num_samples (int, optional): Indices drawn per epoch over all
+            ranks. Defaults to None (the dataset length).
+        seed (int, optional): Random seed, identical on all ranks. Defaults
+            to None (a seed shared through ``sync_random_seed``).
+
+    Examples:
+        >>> train_dataloader = dict(
+        ...     sampler=dict(type='ClassBalancedSampler'), ...)
+    """
+
+    def __init__(self,
+                 dataset: Sized,
+                 num_samples: Optional[int] = None,
+                 seed: Optional[int] = None) -> None:
+        rank, world_size = get_dist_info()
+        self.rank = rank
+        self.world_size = world_size
+        self.dataset = dataset
+        self.seed = sync_random_seed() if seed is None else int(seed)
+        self.epoch = 0
+        total = len(dataset) if num_samples is None else int(num_samples)
+        if total <= 0:
+            raise ValueError(f'ClassBalancedSampler: num_samples={total} '
+                             'must be positive (and the dataset non-empty).')
+        self.num_samples = math.ceil(total / world_size)
+        self.total_size = self.num_samples * world_size
+        labels = self._labels(dataset)
+        counts = np.bincount(labels)
+        self.class_counts = counts
+        self.weights = torch.as_tensor(
+            1.0 / counts[labels], dtype=torch.float64)
+        present = int((counts > 0).sum())
+        MMLogger.get_current_instance().info(
+            f'ClassBalancedSampler: {self.total_size} draws per epoch over '
+            f'{present} classes (class counts {counts.tolist()}), '
+            f'{self.num_samples} per rank')
+
+    @staticmethod
+    def _labels(dataset) -> np.ndarray:
+        if hasattr(dataset, 'get_gt_labels'):
+            labels = dataset.get_gt_labels()
+        else:
+            labels = [
+                dataset.get_data_info(i)['gt_label']
+                for i in range(len(dataset))
+            ]
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        if len(labels) != len(dataset) or (labels < 0).any():
+            raise ValueError(
+                'ClassBalancedSampler needs one non-negative gt_label per '
+                'sample (single-label data).')
+        return labels
+
+    def __iter__(self) -> Iterator[int]:
+        """Iterate this rank's share of the epoch's draw."""
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        indices = torch.multinomial(
+            self.weights,
+            self.total_size,
+            replacement=True,
+            generator=generator).tolist()
+        return iter(indices[self.rank:self.total_size:self.world_size])
+
+    def __len__(self) -> int:
+        """The number of samples of this rank."""
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch, which selects the draw.
+
+        Args:
+            epoch (int): Epoch number.
+        """
+        self.epoch = epoch
