@@ -28,7 +28,12 @@ def test_config(path):
     for key in ('noise_file', 'noise_rate', 'noise_transition'):
         assert key not in cfg.test_dataloader.dataset
     model = dict(cfg.model)
-    model['backbone'] = dict(model['backbone'], init_cfg=None)
+    if 'student' in model:  # a mean-teacher system (GSMC) nests its network
+        model['student'] = dict(model['student'])
+        net = model['student']
+    else:
+        net = model
+    net['backbone'] = dict(net['backbone'], init_cfg=None)
     assert MODELS.build(model) is not None
 
 

@@ -1,4 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .hooks import EpochSeedHook, FERReportHook
+from .hooks import EpochSeedHook, FERReportHook, MeanTeacherHook
 
-__all__ = ['EpochSeedHook', 'FERReportHook']
+__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook']

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .epoch_seed_hook import EpochSeedHook
 from .fer_report_hook import FERReportHook
+from .mean_teacher_hook import MeanTeacherHook
 
-__all__ = ['EpochSeedHook', 'FERReportHook']
+__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook']

@@ -1,0 +1,38 @@
+# EAC on SynthFER with 30% seeded symmetric noise, from scratch: the
+# `make demo` recipe. Everything but the method (data, noise, optimiser,
+# schedule, epochs) comes from the baseline's demo config, so the two runs
+# differ only in EAC's model and views.
+_base_ = [
+    '../baseline/r18_synthfer_noise30.py', './_base_/eac_transforms.py'
+]
+
+# Merged into the baseline's ResNet-18 + linear head: no pooling neck (the
+# head pools and builds the attention maps), EAC's loss.
+model = dict(
+    type='FERClassifier',
+    view_batching='joint',
+    neck=None,
+    head=dict(
+        type='EACHead',
+        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=5.0),
+        detach_cam_weight=True))
+
+# EAC's noisy-label views at SynthFER's image size (no random flip on
+# view 1; view 2 is the flipped raw image with its own erasing draw).
+resize = dict(type='Resize', scale=({{_base_.img_size}}, {{_base_.img_size}}))
+train_pipeline = [
+    dict(type='LoadFERImage'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[
+            [{{_base_.eac_gaussian_noise}}, resize,
+             {{_base_.eac_random_erasing}}],
+            [
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+                resize, {{_base_.eac_random_erasing}}
+            ],
+        ]),
+    dict(type='PackFERInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -1,0 +1,2 @@
+# Short name of gsmc_resnet18-msceleb-pre_1xb128-60e_rafdb-noise20.py.
+_base_ = ['./gsmc_resnet18-msceleb-pre_1xb128-60e_rafdb-noise20.py']

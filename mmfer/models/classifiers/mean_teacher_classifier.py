@@ -1,0 +1,204 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from .fer_classifier import FERClassifier
+
+TEACHER_MODES = ('train', 'eval')
+PREDICTORS = ('student', 'teacher')
+
+
+@MODELS.register_module()
+class MeanTeacherClassifier(BaseModel):
+    """A student :class:`FERClassifier` and its mean teacher (GSMC).
+
+    The teacher is a parameter EMA of the student (mmengine averaged model,
+    built from ``ema``), never trained by gradients. At each training step
+    the student computes its views in one backbone call, the teacher gives
+    logits on one view without gradients, and the student's head receives
+    both (``teacher_logits``). The teacher is updated after every optimiser
+    step by :class:`mmfer.engine.MeanTeacherHook`, which must be in
+    ``custom_hooks``. Teacher weights and its update count live in the
+    model's state dict, so checkpoints save and resume them.
+
+    Args:
+        student (dict | FERClassifier): The student classifier.
+        ema (dict): Config of an mmengine averaged model
+            (``ExponentialMovingAverage``-style, ``model`` is filled in).
+            The default, ``MomentumAnnealingEMA`` with ``momentum=0.001``
+            and ``gamma=1``, is GSMC's schedule: the source weight
+            ``max(0.001, 1 / (1 + step))`` equals
+            ``1 - alpha`` with ``alpha = min(1 - 1 / (step + 1), 0.999)``;
+            parameters only, so ``update_buffers=False`` (buffers are then
+            copied from the student; the train-mode teacher never uses
+            them).
+        teacher_view (int): Index of the student view fed to the teacher
+            (GSMC: 1, the flipped image). Defaults to 1.
+        teacher_mode (str): ``'train'`` runs the teacher with batch-statistic
+            BatchNorm (GSMC never calls ``teacher.eval()``), ``'eval'`` with
+            its running statistics. Defaults to ``'train'``.
+        predict_with (str): ``'student'`` (GSMC evaluates the student) or
+            ``'teacher'``. Defaults to ``'student'``.
+        data_preprocessor (dict | nn.Module, optional): Defaults to the
+            student's.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 student: Union[dict, FERClassifier],
+                 ema: dict = dict(
+                     type='MomentumAnnealingEMA',
+                     momentum=0.001,
+                     gamma=1,
+                     update_buffers=False),
+                 teacher_view: int = 1,
+                 teacher_mode: str = 'train',
+                 predict_with: str = 'student',
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if teacher_mode not in TEACHER_MODES:
+            raise ValueError(f'teacher_mode={teacher_mode!r} must be one of '
+                             f'{TEACHER_MODES}.')
+        if predict_with not in PREDICTORS:
+            raise ValueError(f'predict_with={predict_with!r} must be one of '
+                             f'{PREDICTORS}.')
+        if not isinstance(student, nn.Module):
+            student = MODELS.build(student)
+        if data_preprocessor is None:
+            data_preprocessor = student.data_preprocessor
+        elif isinstance(data_preprocessor, dict):
+            data_preprocessor = dict(data_preprocessor)
+            data_preprocessor.setdefault('type', 'FERDataPreprocessor')
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = student
+        if not 0 <= teacher_view < student.num_views:
+            raise ValueError(
+                f'teacher_view={teacher_view} but the student trains on '
+                f'{student.num_views} view(s).')
+        self.teacher = MODELS.build(dict(ema, model=student))
+        self.teacher_view = teacher_view
+        self.teacher_mode = teacher_mode
+        self.predict_with = predict_with
+        self._steps_since_update = 0
+        self.reset_teacher()
+
+    def init_weights(self) -> None:
+        """Initialise the student, then make the teacher an exact copy."""
+        super().init_weights()
+        self.reset_teacher()
+
+    def reset_teacher(self) -> None:
+        """Copy the student into the teacher; the next update is step 1."""
+        self.teacher.steps.zero_()
+        # mmengine averaged models copy the source on their first update.
+        self.teacher.update_parameters(self.student)
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """One EMA step of the teacher towards the current student."""
+        self.teacher.update_parameters(self.student)
+        self._steps_since_update = 0
+
+    @torch.no_grad()
+    def teacher_logits(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Logits of the teacher on its view, without gradients.
+
+        Args:
+            views (Sequence[Tensor]): The student's training views.
+
+        Returns:
+            torch.Tensor: ``(N, num_classes)`` logits.
+        """
+        teacher = self.teacher.module
+        was_training = teacher.training
+        teacher.train(self.teacher_mode == 'train')
+        logits = teacher(views[self.teacher_view], mode='tensor')
+        teacher.train(was_training)
+        return logits
+
+    def loss(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
+             data_samples: List[DataSample]) -> dict:
+        """Student losses with the teacher's logits.
+
+        Args:
+            inputs (Tensor | Sequence[Tensor]): Images or views.
+            data_samples (list[DataSample]): Annotations.
+
+        Returns:
+            dict[str, Tensor]: Losses.
+        """
+        self._warn_if_teacher_is_frozen()
+        views = self.student.make_views(inputs)
+        feats = self.student.extract_view_feats(views)
+        kwargs = dict(teacher_logits=self.teacher_logits(views))
+        if len(feats) > 1:
+            kwargs['view2_feats'] = feats[1]
+        return self.student.head.loss(feats[0], data_samples, **kwargs)
+
+    @property
+    def predictor(self) -> FERClassifier:
+        """FERClassifier: The network used for prediction."""
+        if self.predict_with == 'teacher':
+            return self.teacher.module
+        return self.student
+
+    def predict(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                **kwargs) -> List[DataSample]:
+        """Predict with one network on one view.
+
+        Args:
+            inputs (Tensor): ``(N, C, H, W)`` images.
+            data_samples (list[DataSample], optional): Annotations.
+            **kwargs: Passed to the head's ``predict``.
+
+        Returns:
+            list[DataSample]: Predictions.
+        """
+        return self.predictor.predict(inputs, data_samples, **kwargs)
+
+    def extract_feat(self, inputs: torch.Tensor, stage: str = 'neck'):
+        """Features of the predicting network, see
+        :meth:`ImageClassifier.extract_feat`."""
+        return self.predictor.extract_feat(inputs, stage=stage)
+
+    def forward(self,
+                inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """The unified entry of mmengine models.
+
+        Args:
+            inputs (Tensor | Sequence[Tensor]): Images or views.
+            data_samples (list[DataSample], optional): Annotations.
+            mode (str): ``'tensor'``, ``'loss'`` or ``'predict'``.
+
+        Returns:
+            Tensor | dict | list[DataSample]: Depends on ``mode``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.predictor(inputs, mode='tensor')
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def _warn_if_teacher_is_frozen(self) -> None:
+        self._steps_since_update += 1
+        if self._steps_since_update == 3:
+            print_log(
+                'MeanTeacherClassifier: the teacher was not updated for 2 '
+                "training steps; add dict(type='MeanTeacherHook') to "
+                'custom_hooks.',
+                logger='current',
+                level=30)
