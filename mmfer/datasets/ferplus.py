@@ -53,6 +53,27 @@ def _column_index(header: Sequence[str], names: Sequence[str],
     return [stripped.index(n) for n in names]
 
 
+def _csv_rows(path: str, what: str, columns: Sequence[str]):
+    """Yield ``(line, row, indices)`` of a CSV with a header row.
+
+    Checks that the header has ``columns`` and that every non-empty row has
+    as many fields as the header, naming the line otherwise.
+    """
+    with _open_csv(path, what) as f:
+        reader = csv.reader(f)
+        header = next(reader, None) or []
+        indices = _column_index(header, columns, path)
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f'{path}:{reader.line_num}: expected {len(header)} '
+                    f'comma-separated fields ({",".join(header)}), got '
+                    f'{len(row)}.')
+            yield reader.line_num, row, indices
+
+
 def _count_lines(path: str) -> int:
     count = 0
     with open(path, 'rb') as f:
@@ -99,36 +120,26 @@ def load_fer2013_pixels(
                              'outside 0..255.')
         images[len(lines) - filled:len(lines)] = block
 
-    with _open_csv(path, 'FER2013 file') as f:
-        reader = csv.reader(f)
-        header = next(reader, None) or []
-        pix, usage = _column_index(header, ('pixels', 'Usage'), path)
-        for row in reader:
-            if not row:
-                continue
-            line = reader.line_num
-            if len(row) != len(header):
-                raise ValueError(
-                    f'{path}:{line}: expected {len(header)} comma-separated '
-                    f'fields ({",".join(header)}), got {len(row)}.')
-            try:
-                values = np.fromstring(row[pix], dtype=np.int16, sep=' ')
-            except ValueError:
-                values = None
-            if values is None or values.size != _NUM_PIXELS:
-                found = ('non-integer values'
-                         if values is None else f'{values.size} values')
-                raise ValueError(
-                    f'{path}:{line}: column "pixels" has {found}; expected '
-                    f'{_NUM_PIXELS} space-separated grey levels (a 48x48 '
-                    'face). The file is truncated or not the FER2013 CSV.')
-            buffer[filled] = values
-            filled += 1
-            usages.append(row[usage].strip())
-            lines.append(line)
-            if filled == _CHUNK:
-                flush()
-                filled = 0
+    for line, row, (pix, usage) in _csv_rows(path, 'FER2013 file',
+                                             ('pixels', 'Usage')):
+        try:
+            values = np.fromstring(row[pix], dtype=np.int16, sep=' ')
+        except ValueError:
+            values = None
+        if values is None or values.size != _NUM_PIXELS:
+            found = ('non-integer values'
+                     if values is None else f'{values.size} values')
+            raise ValueError(
+                f'{path}:{line}: column "pixels" has {found}; expected '
+                f'{_NUM_PIXELS} space-separated grey levels (a 48x48 '
+                'face). The file is truncated or not the FER2013 CSV.')
+        buffer[filled] = values
+        filled += 1
+        usages.append(row[usage].strip())
+        lines.append(line)
+        if filled == _CHUNK:
+            flush()
+            filled = 0
     if filled:
         flush()
     images = images[:len(lines)].reshape(-1, FER2013_SIZE, FER2013_SIZE)
@@ -166,24 +177,12 @@ def read_fer2013new(
         image), ``votes`` (int64 ``(N, 10)``) and ``lines`` (1-based).
     """
     usages, names, votes, lines = [], [], [], []
-    with _open_csv(path, 'FERPlus vote file') as f:
-        reader = csv.reader(f)
-        header = next(reader, None) or []
-        cols = _column_index(header,
-                             ('Usage', 'Image name') + FERPLUS_VOTE_COLUMNS,
-                             path)
-        for row in reader:
-            if not row:
-                continue
-            line = reader.line_num
-            if len(row) != len(header):
-                raise ValueError(
-                    f'{path}:{line}: expected {len(header)} comma-separated '
-                    f'fields ({",".join(header)}), got {len(row)}.')
-            usages.append(row[cols[0]].strip())
-            names.append(row[cols[1]].strip())
-            votes.append(_parse_votes([row[c] for c in cols[2:]], path, line))
-            lines.append(line)
+    columns = ('Usage', 'Image name') + FERPLUS_VOTE_COLUMNS
+    for line, row, cols in _csv_rows(path, 'FERPlus vote file', columns):
+        usages.append(row[cols[0]].strip())
+        names.append(row[cols[1]].strip())
+        votes.append(_parse_votes([row[c] for c in cols[2:]], path, line))
+        lines.append(line)
     return usages, names, np.array(votes, np.int64).reshape(-1, 10), lines
 
 

@@ -11,11 +11,12 @@ from mmengine.logging import print_log
 def setup_cpu_distributed(cfg: Config) -> bool:
     """Start a gloo process group when launched by torchrun without GPUs.
 
-    mmengine's pytorch launcher (``mmengine/dist/utils.py::_init_dist_pytorch``)
-    calls ``torch.cuda.set_device`` and so fails on a CPU-only host. When the
-    process group already exists, mmengine skips its own ``init_dist``; and
-    CPU DDP rejects the ``device_ids=[LOCAL_RANK]`` mmengine passes, so the
-    model wrapper gets ``device_ids=None``.
+    mmengine's pytorch launcher (``_init_dist_pytorch`` in
+    ``mmengine/dist/utils.py``) calls ``torch.cuda.set_device`` and so fails
+    on a CPU-only host. When the process group already exists, mmengine
+    skips its own ``init_dist``; and CPU DDP rejects the
+    ``device_ids=[LOCAL_RANK]`` mmengine passes, so the model wrapper gets
+    ``device_ids=None``.
 
     Args:
         cfg (Config): The config; ``model_wrapper_cfg`` is updated in place.

@@ -3,42 +3,16 @@
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from fer_replicas import make_rafdb
+from tool_runs import (ITERS_PER_EPOCH, REPO, TEST, TRAIN, run, weights,
+                       write_config)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TESTS = osp.join(REPO, 'tests')
-TRAIN = osp.join(REPO, 'tools', 'train.py')
-TEST = osp.join(REPO, 'tools', 'test.py')
 COMPARE = osp.join(REPO, 'tools', 'analysis_tools', 'compare_methods.py')
-EPOCHS, ITERS_PER_EPOCH = 2, 4  # 28 train images, batch 8
-
-CONFIG = """
-_base_ = ['{repo}/configs/{method}/r18_synthfer_noise30.py']
-custom_imports = dict(
-    imports=['mmfer', 'fer_test_hooks'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='KillAtIterHook'),
-] + {extra_hooks}
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{root}'))
-val_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{root}'))
-test_dataloader = val_dataloader
-train_cfg = dict(max_epochs={epochs})
-randomness = dict(seed=0, deterministic=True)
-default_hooks = dict(logger=dict(interval=1))
-"""
-TEACHER_HOOK = "[dict(type='MeanTeacherHook')]"
+EPOCHS = 2
 
 
 @pytest.fixture(scope='module')
@@ -46,40 +20,8 @@ def data_root(tmp_path_factory):
     return make_rafdb(str(tmp_path_factory.mktemp('data') / 'rafdb'))
 
 
-def write_config(tmp_path, data_root, method, epochs=EPOCHS):
-    path = tmp_path / f'{method}.py'
-    path.write_text(
-        CONFIG.format(
-            repo=REPO,
-            method=method,
-            root=data_root,
-            epochs=epochs,
-            extra_hooks=TEACHER_HOOK if method == 'gsmc' else '[]'))
-    return str(path)
-
-
-def run(args, env=None, check=True):
-    full_env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + REPO)
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable] + args,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=REPO)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n'
-                             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
-    return proc
-
-
-def weights(path):
-    return torch.load(
-        path, map_location='cpu', weights_only=False)['state_dict']
-
-
 def test_eac_trains_and_tests(tmp_path, data_root):
-    cfg = write_config(tmp_path, data_root, 'eac')
+    cfg = write_config(tmp_path, data_root, 'eac', epochs=EPOCHS)
     work = str(tmp_path / 'work')
     log = run([TRAIN, cfg, '--work-dir', work]).stdout
     log += open(
@@ -98,7 +40,7 @@ def test_eac_trains_and_tests(tmp_path, data_root):
 
 
 def test_gsmc_resume_after_kill_restores_the_teacher(tmp_path, data_root):
-    cfg = write_config(tmp_path, data_root, 'gsmc')
+    cfg = write_config(tmp_path, data_root, 'gsmc', epochs=EPOCHS)
     full, crashed = str(tmp_path / 'full'), str(tmp_path / 'crashed')
     run([TRAIN, cfg, '--work-dir', full])
     proc = run([TRAIN, cfg, '--work-dir', crashed],

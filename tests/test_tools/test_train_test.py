@@ -11,33 +11,10 @@ import pytest
 import torch
 
 from fer_replicas import make_rafdb
+from tool_runs import (ITERS_PER_EPOCH, REPO, TEST, TESTS, TRAIN,
+                       config_text, run, weights, write_config)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TESTS = osp.join(REPO, 'tests')
-TRAIN = osp.join(REPO, 'tools', 'train.py')
-TEST = osp.join(REPO, 'tools', 'test.py')
-EPOCHS, ITERS_PER_EPOCH = 3, 4  # 28 train images, batch 8, drop nothing
-
-CONFIG = """
-_base_ = ['{repo}/configs/baseline/r18_synthfer_noise30.py']
-custom_imports = dict(
-    imports=['mmfer', 'fer_test_hooks'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='KillAtIterHook'),
-]
-train_dataloader = dict(
-    batch_size=8, num_workers={workers}, persistent_workers=False,
-    dataset=dict(data_root='{root}'))
-val_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{root}'))
-test_dataloader = val_dataloader
-train_cfg = dict(max_epochs={epochs})
-randomness = dict(seed=0, deterministic=True)
-default_hooks = dict(logger=dict(interval=1))
-"""
+EPOCHS = 3
 
 
 @pytest.fixture(scope='module')
@@ -45,33 +22,8 @@ def data_root(tmp_path_factory):
     return make_rafdb(str(tmp_path_factory.mktemp('data') / 'rafdb'))
 
 
-def write_config(tmp_path, data_root, name='cfg.py', workers=0,
-                 epochs=EPOCHS, extra=''):
-    path = tmp_path / name
-    path.write_text(
-        CONFIG.format(repo=REPO, root=data_root, workers=workers,
-                      epochs=epochs) + extra)
-    return str(path)
-
-
-def run(args, env=None, check=True):
-    full_env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + REPO)
-    full_env.update(env or {})
-    proc = subprocess.run([sys.executable] + args, capture_output=True,
-                          text=True, env=full_env, cwd=REPO)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n'
-                             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
-    return proc
-
-
-def weights(path):
-    return torch.load(path, map_location='cpu',
-                      weights_only=False)['state_dict']
-
-
 def test_train_then_test_with_our_tools(tmp_path, data_root):
-    cfg = write_config(tmp_path, data_root)
+    cfg = write_config(tmp_path, data_root, epochs=EPOCHS)
     work = str(tmp_path / 'work')
     out = run([TRAIN, cfg, '--work-dir', work])
     log = out.stdout + out.stderr
@@ -102,7 +54,7 @@ def test_train_then_test_with_our_tools(tmp_path, data_root):
 
 
 def test_resume_after_kill_matches_uninterrupted(tmp_path, data_root):
-    cfg = write_config(tmp_path, data_root)
+    cfg = write_config(tmp_path, data_root, epochs=EPOCHS)
     full, crashed = str(tmp_path / 'full'), str(tmp_path / 'crashed')
     run([TRAIN, cfg, '--work-dir', full])
     kill_at = 2 * ITERS_PER_EPOCH + 2  # mid-way through epoch 3
@@ -148,12 +100,11 @@ def test_mmpretrain_base_through_our_tools(tmp_path, data_root):
         for name in ('datasets/synthfer', 'schedules/adam_60e',
                      'default_runtime')
     ]
-    body = CONFIG.split('custom_imports')[1]
+    body = config_text(data_root, epochs=1).split('\n', 2)[2]  # no _base_
     cfg = tmp_path / 'inherit.py'
     cfg.write_text(
         f'_base_ = {bases!r}\nmodel = dict(head=dict(num_classes=7, '
-        'topk=(1, )))\ncustom_imports' +
-        body.format(root=data_root, workers=0, epochs=1))
+        'topk=(1, )))\n' + body)
     run([TRAIN, str(cfg), '--work-dir', str(tmp_path / 'inherit')])
     assert osp.isfile(str(tmp_path / 'inherit' / 'epoch_1.pth'))
 

@@ -7,7 +7,8 @@ optimizer step, exactly as the runner does) and prints milliseconds per
 step, images per second and peak memory. Example::
 
     python tools/analysis_tools/benchmark_train_step.py \\
-        configs/baseline/r18_rafdb_noise30.py configs/eac/r18_rafdb_noise30.py \\
+        configs/baseline/r18_rafdb_noise30.py \\
+        configs/eac/r18_rafdb_noise30.py \\
         --batch-size 64 --img-size 224 \\
         --variant eac-separate:model.view_batching=separate
 """

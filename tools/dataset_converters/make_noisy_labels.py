@@ -78,7 +78,8 @@ def main(argv=None) -> None:
         args.out_file, ''.join(f'{n} {int(y) + args.label_base}\n'
                                for n, y in zip(names, noisy)))
     report = noise_summary(clean, noisy, args.classes)
-    per_class = ', '.join(f'{k} {v:.1%}' for k, v in report['per_class'].items())
+    per_class = ', '.join(f'{k} {v:.1%}'
+                          for k, v in report['per_class'].items())
     print(f'wrote {args.out_file}: {report["num_noisy"]}/'
           f'{report["num_samples"]} labels flipped ({report["rate"]:.2%}, '
           f'{args.type}, seed {args.seed}); per class: {per_class}')

@@ -164,5 +164,6 @@ class FERReportHook(Hook):
     def _describe(record: Dict[str, float]) -> str:
         text = f'epoch {record["epoch"]}: top-1 {record["top1"]:.2f}%'
         if 'mean_class_acc' in record:
-            text += f', mean per-class accuracy {record["mean_class_acc"]:.2f}%'
+            text += (', mean per-class accuracy '
+                     f'{record["mean_class_acc"]:.2f}%')
         return text

@@ -1,0 +1,72 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Helpers for tests that run our tools as a user does, in subprocesses."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS = osp.join(REPO, 'tests')
+TRAIN = osp.join(REPO, 'tools', 'train.py')
+TEST = osp.join(REPO, 'tools', 'test.py')
+# A method's SynthFER recipe on a tiny RAF-DB replica (28 train images,
+# batch 8 -> 4 iterations per epoch), deterministic, with the test-only
+# KillAtIterHook that simulates a crash when MMFER_KILL_AT_ITER is set.
+ITERS_PER_EPOCH = 4
+CONFIG = """
+_base_ = ['{repo}/configs/{method}/r18_synthfer_noise30.py']
+custom_imports = dict(
+    imports=['mmfer', 'fer_test_hooks'], allow_failed_imports=False)
+custom_hooks = [
+    dict(type='FERReportHook'),
+    dict(type='EpochSeedHook'),
+    dict(type='KillAtIterHook'),
+] + {extra_hooks}
+train_dataloader = dict(
+    batch_size=8, num_workers={workers}, persistent_workers=False,
+    dataset=dict(data_root='{root}'))
+val_dataloader = dict(
+    batch_size=16, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}'))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs={epochs})
+randomness = dict(seed=0, deterministic=True)
+default_hooks = dict(logger=dict(interval=1))
+"""
+EXTRA_HOOKS = dict(gsmc="[dict(type='MeanTeacherHook')]")
+
+
+def config_text(data_root: str, method: str = 'baseline', epochs: int = 3,
+                workers: int = 0) -> str:
+    """The text of a tiny training config for ``method``."""
+    return CONFIG.format(
+        repo=REPO, method=method, root=data_root, epochs=epochs,
+        workers=workers, extra_hooks=EXTRA_HOOKS.get(method, '[]'))
+
+
+def write_config(tmp_path, data_root: str, method: str = 'baseline',
+                 name: str = None, **kwargs) -> str:
+    """Write :func:`config_text` to ``tmp_path / name``; return its path."""
+    path = tmp_path / (name or f'{method}.py')
+    path.write_text(config_text(data_root, method, **kwargs))
+    return str(path)
+
+
+def run(args, env=None, check=True) -> subprocess.CompletedProcess:
+    """Run ``python *args`` from the repo root with tests/ importable."""
+    full_env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + REPO)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable] + list(args), capture_output=True,
+                          text=True, env=full_env, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n'
+                             f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return proc
+
+
+def weights(path: str) -> dict:
+    """The ``state_dict`` of a checkpoint written by a run."""
+    return torch.load(path, map_location='cpu',
+                      weights_only=False)['state_dict']
