@@ -47,3 +47,15 @@ def test_baseline_noise_levels():
     for n, i in ((10, 1), (20, 2), (30, 3)):
         assert files[n].train_dataloader.dataset.noise_file == \
             f'EmoLabel/noise0{i}.txt'
+
+
+def test_missing_face_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    """A user without the converted MS-Celeb weights learns what to do."""
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'baseline', 'r18_rafdb_noise30.py'))
+    model = MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError) as err:
+        model.init_weights()
+    assert 'checkpoints/resnet18_msceleb_mmpretrain.pth' in str(err.value)
+    assert 'face_weights_to_mmpretrain.py' in str(err.value)

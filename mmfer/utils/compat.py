@@ -159,7 +159,12 @@ def load_from_local(filename: str,
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
+        raise FileNotFoundError(
+            f'checkpoint {filename} can not be found. For the face-'
+            'pretrained backbones of the configs (checkpoints/*_mmpretrain'
+            '.pth), docs/pretrained.md says where to download each file and '
+            'how to convert it with tools/model_converters/'
+            'face_weights_to_mmpretrain.py; or fix the path in the config.')
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=True)

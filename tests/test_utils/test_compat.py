@@ -259,8 +259,9 @@ def test_weights_only_env_forbids_fallback(trained, monkeypatch):
 
 def test_missing_checkpoint_names_path(tmp_path):
     missing = str(tmp_path / 'nope' / 'epoch_9.pth')
-    with pytest.raises(FileNotFoundError, match='epoch_9.pth'):
+    with pytest.raises(FileNotFoundError, match='epoch_9.pth') as err:
         CheckpointLoader.load_checkpoint(missing)
+    assert 'docs/pretrained.md' in str(err.value)
 
 
 def test_remote_schemes_keep_mmengine_loaders():
