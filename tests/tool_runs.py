@@ -14,6 +14,8 @@ TEST = osp.join(REPO, 'tools', 'test.py')
 # A method's SynthFER recipe on a tiny RAF-DB replica (28 train images,
 # batch 8 -> 4 iterations per epoch), deterministic, with the test-only
 # KillAtIterHook that simulates a crash when MMFER_KILL_AT_ITER is set.
+# `drop_path` > 0 gives the backbone randomness of its own (stochastic
+# depth), drawn in the main process.
 ITERS_PER_EPOCH = 4
 CONFIG = """
 _base_ = ['{repo}/configs/{method}/r18_synthfer_noise30.py']
@@ -25,7 +27,7 @@ custom_hooks = [
     dict(type='KillAtIterHook'),
 ] + {extra_hooks}
 train_dataloader = dict(
-    batch_size=8, num_workers={workers}, persistent_workers=False,
+    batch_size=8, num_workers={workers}, persistent_workers={persistent},
     dataset=dict(data_root='{root}'))
 val_dataloader = dict(
     batch_size=16, num_workers=0, persistent_workers=False,
@@ -34,16 +36,20 @@ test_dataloader = val_dataloader
 train_cfg = dict(max_epochs={epochs})
 randomness = dict(seed=0, deterministic=True)
 default_hooks = dict(logger=dict(interval=1))
-"""
+{model}"""
 EXTRA_HOOKS = dict(gsmc="[dict(type='MeanTeacherHook')]")
 
 
 def config_text(data_root: str, method: str = 'baseline', epochs: int = 3,
-                workers: int = 0) -> str:
+                workers: int = 0, persistent: bool = False,
+                drop_path: float = 0.0) -> str:
     """The text of a tiny training config for ``method``."""
     return CONFIG.format(
         repo=REPO, method=method, root=data_root, epochs=epochs,
-        workers=workers, extra_hooks=EXTRA_HOOKS.get(method, '[]'))
+        workers=workers, persistent=persistent,
+        extra_hooks=EXTRA_HOOKS.get(method, '[]'),
+        model=(f'model = dict(backbone=dict(drop_path_rate={drop_path}))\n'
+               if drop_path else ''))
 
 
 def write_config(tmp_path, data_root: str, method: str = 'baseline',
@@ -67,6 +73,9 @@ def run(args, env=None, check=True) -> subprocess.CompletedProcess:
 
 
 def weights(path: str) -> dict:
-    """The ``state_dict`` of a checkpoint written by a run."""
-    return torch.load(path, map_location='cpu',
-                      weights_only=False)['state_dict']
+    """The ``state_dict`` of a checkpoint written by a run, loaded with
+    ``weights_only=True`` as mmfer's checkpoint loader does."""
+    from mmfer.utils.compat import checkpoint_safe_globals
+    with torch.serialization.safe_globals(checkpoint_safe_globals()):
+        return torch.load(path, map_location='cpu',
+                          weights_only=True)['state_dict']

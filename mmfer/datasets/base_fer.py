@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The base of every mmfer dataset: noisy labels and bad-input errors."""
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -9,8 +9,13 @@ from mmpretrain.datasets import BaseDataset
 
 from .class_map import class_index_map, remap_scores, resolve_label_map
 from .noise import (NOISE_TYPES, asymmetric_transition, check_noise_rate,
-                    check_transition, flip_labels, noise_summary,
-                    symmetric_transition)
+                    check_transition, flip_labels, lanet_flip_labels,
+                    noise_summary, symmetric_transition)
+from .sample_seed import SampleSeeder
+
+_NOISE_FILE_FIX = ('Use a noise file made for this annotation list, or '
+                   'write one with tools/dataset_converters/'
+                   'make_noisy_labels.py.')
 
 
 class BaseFERDataset(BaseDataset):
@@ -34,17 +39,25 @@ class BaseFERDataset(BaseDataset):
         noise_file (str, optional): A label file ``<name> <label>`` that
             replaces the training labels (the EAC format: RAF-DB's
             ``noise01/02/03.txt``). Labels use the dataset's own file
-            convention (``file_label_base``). Relative paths are joined to
-            ``data_root``. Defaults to None.
+            convention (``file_label_base``); LF or CRLF line ends.
+            Relative paths are joined to ``data_root``. It must label every
+            sample of the split; rows of samples the annotation files list
+            outside the split (e.g. the test rows of ReSup's RAF-DB files,
+            which hold all 15,339 rows) are ignored and counted in the log,
+            and names the annotation files do not list at all are an error
+            (see :meth:`annotation_names`). Defaults to None.
         noise_rate (float): Share of training labels flipped at random.
             Defaults to 0.
-        noise_type (str): ``'symmetric'`` (to a uniform other class) or
+        noise_type (str): ``'symmetric'`` (to a uniform other class),
             ``'asymmetric'`` (to the most confused class, see
-            :data:`mmfer.datasets.noise.ASYMMETRIC_FER_TARGETS`).
-            Defaults to ``'symmetric'``.
+            :data:`mmfer.datasets.noise.ASYMMETRIC_FER_TARGETS`) or
+            ``'lanet'`` (symmetric, drawn exactly as LA-Net's code draws it,
+            see :func:`mmfer.datasets.noise.lanet_flip_labels`; needs the 7
+            basic expressions). Defaults to ``'symmetric'``.
         noise_transition (array-like, optional): A user ``(C, C)``
             transition matrix; replaces ``noise_rate``/``noise_type``.
-        noise_seed (int): Seed of the label flipping. Defaults to 0.
+        noise_seed (int): Seed of the label flipping. Defaults to 0, which
+            with ``noise_type='lanet'`` is LA-Net's seed.
         label_map (str | Sequence[str], optional): Remap the dataset's native
             classes to another class order, matched by expression name
             (``'Happy'`` = ``'Happiness'``...): a sequence of class names, or
@@ -197,6 +210,9 @@ class BaseFERDataset(BaseDataset):
             matrix = check_transition(self.noise_transition, num_classes)
         elif self.noise_rate == 0:
             return clean
+        elif self.noise_type == 'lanet':
+            return lanet_flip_labels(clean, self.target_classes,
+                                     self.noise_rate, self.noise_seed)
         elif self.noise_type == 'symmetric':
             matrix = symmetric_transition(num_classes, self.noise_rate)
         else:
@@ -214,28 +230,63 @@ class BaseFERDataset(BaseDataset):
                 'files (e.g. EAC\'s noise03.txt for RAF-DB) there, or write '
                 'one with `python tools/dataset_converters/'
                 'make_noisy_labels.py`.')
-        labels = {
-            name: label
-            for name, label, _ in self.parse_label_lines(path)
-        }
+        labels, lines = {}, {}
+        for name, label, line_no in self.parse_label_lines(path):
+            if name in lines:
+                raise ValueError(
+                    f'{path}:{line_no}: {name} is labelled again (first on '
+                    f'line {lines[name]}); a noise file has one row per '
+                    'sample. Remove one of the two rows.')
+            labels[name], lines[name] = label, line_no
         names = [info['name'] for info in data_list]
         if len(set(names)) != len(names):
             raise ValueError(
                 f'{type(self).__name__}: sample names of the {self.split!r} '
                 'split are not unique, so a noise file cannot address them; '
                 'give each sample a unique name in load_annotations().')
+        in_split = set(names)
+        outside = [n for n in labels if n not in in_split]
+        if outside:
+            listed = self.annotation_names(data_list)
+            unknown = [n for n in outside if n not in listed]
+            if unknown:
+                raise ValueError(
+                    f'{path}:{lines[unknown[0]]}: {unknown[0]} is not a '
+                    f'sample of {self.ann_file} ({len(unknown)} such rows, '
+                    f'e.g. {unknown[:3]}). {_NOISE_FILE_FIX}')
         missing = [n for n in names if n not in labels]
-        extra = sorted(set(labels) - set(names))
-        if missing or extra:
+        if missing:
             raise ValueError(
-                f'noise_file {path} does not match the {self.split!r} split '
-                f'of {self.ann_file}: {len(missing)} of {len(names)} samples '
-                f'have no noisy label (e.g. {missing[:3]}) and '
-                f'{len(extra)} names in the noise file are not in the split '
-                f'(e.g. {extra[:3]}). Use a noise file made for this '
-                'annotation list, or regenerate one with tools/'
-                'dataset_converters/make_noisy_labels.py.')
+                f'noise_file {path} has no label for {len(missing)} of '
+                f'{len(names)} samples of the {self.split!r} split of '
+                f'{self.ann_file} (e.g. {missing[:3]}). {_NOISE_FILE_FIX}')
+        if outside:
+            # e.g. ReSup's RAF-DB files: their test rows are corrupted too,
+            # and evaluation must keep the clean labels.
+            MMLogger.get_current_instance().info(
+                f'{type(self).__name__}({self.split}): ignored '
+                f'{len(outside)} rows of noise_file {path} that label '
+                f'samples outside the {self.split!r} split (e.g. '
+                f'{outside[0]}); evaluation reads its labels from the '
+                'annotation list, never from the noise file.')
         return np.array([labels[n] for n in names], dtype=np.int64)
+
+    def annotation_names(self, data_list: List[dict]) -> Set[str]:
+        """The sample names the annotation files list, in every split.
+
+        A noise file may label any of them: rows of names outside this
+        split's ``data_list`` are ignored, and other names are an error.
+        Datasets whose one annotation list holds all splits (RAF-DB,
+        FERPlus) override this; the default, for datasets with one list per
+        split, is the split's own names.
+
+        Args:
+            data_list (list[dict]): The split's samples, with ``name``.
+
+        Returns:
+            set[str]: The names.
+        """
+        return {info['name'] for info in data_list}
 
     def parse_label_lines(self, path: str):
         """Yield ``(name, label, line_no)`` from a ``<name> <label>`` file.
@@ -317,3 +368,44 @@ class BaseFERDataset(BaseDataset):
         if self.noise_report is not None:
             body.append(f'Noisy labels: \t{self.noise_report["rate"]:.2%}')
         return body
+
+    def set_sample_seed(self, seed: int, epoch: int) -> None:
+        """Draw each sample's augmentation from ``(seed, epoch, index)``.
+
+        From the first call on, :meth:`__getitem__` seeds Python's, numpy's
+        and torch's global RNGs for every sample it loads and restores them
+        afterwards, in the main process and in data-loading workers alike,
+        so augmentation no longer depends on the number of workers, on
+        whether they persist, or on where a run was resumed. ``EpochSeedHook``
+        calls this on the training set before every epoch; evaluation sets
+        are never seeded so.
+
+        Args:
+            seed (int): The run's base seed.
+            epoch (int): The 0-based epoch about to be loaded.
+        """
+        if '_sample_seeder' not in self.__dict__:
+            self._sample_seeder = SampleSeeder()
+        self._sample_seeder.set_epoch(seed, epoch)
+
+    def __getitem__(self, idx: int) -> dict:
+        """Load sample ``idx``, seeded per sample if :meth:`set_sample_seed`
+        was called.
+
+        The seeding also covers mmengine's retry with a random other index
+        when the pipeline returns None, so the retry is reproducible too.
+
+        Args:
+            idx (int): The index; a
+                :class:`mmfer.datasets.sample_seed.SampleKey` (a repeated
+                draw from a sampler that draws with replacement) gets its own
+                augmentation.
+
+        Returns:
+            dict: The sample after the pipeline.
+        """
+        seeder = self.__dict__.get('_sample_seeder')
+        if seeder is None:
+            return super().__getitem__(idx)
+        with seeder.rngs_for(idx):
+            return super().__getitem__(int(idx))

@@ -95,3 +95,14 @@ def test_built_from_config_with_a_real_dataset(tiny_rafdb):
 def test_bad_num_samples():
     with pytest.raises(ValueError, match='num_samples=0'):
         ClassBalancedSampler(IMBALANCED, num_samples=0, seed=0)
+
+
+def test_repeats_carry_their_draw_number():
+    sampler = ClassBalancedSampler(IMBALANCED, num_samples=3000, seed=2)
+    keys = list(sampler)
+    seen = {}
+    for key in keys:
+        # the n-th repeat of an index in the epoch says it is draw n
+        assert getattr(key, 'draw', 0) == seen.get(int(key), 0)
+        seen[int(key)] = seen.get(int(key), 0) + 1
+    assert max(seen.values()) > 10  # class 2's 10 samples share ~1000 draws

@@ -9,6 +9,8 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
+from ..sample_seed import number_draws
+
 
 @DATA_SAMPLERS.register_module()
 class ClassBalancedSampler(Sampler):
@@ -22,6 +24,10 @@ class ClassBalancedSampler(Sampler):
 
     The draw depends only on ``(seed, epoch)``; call :meth:`set_epoch`
     (mmengine's ``DistSamplerSeedHook`` does) for a new draw each epoch.
+    An index drawn again in the same epoch is yielded as a
+    :class:`~mmfer.datasets.sample_seed.SampleKey` carrying its draw number
+    (an ``int`` to any dataset), so that an mmfer dataset seeded per sample
+    gives every repeat its own augmentation.
     Under distributed training, as in mmengine's ``DefaultSampler``, every
     rank makes the same draw of ``total_size`` indices (``num_samples``
     rounded up to a multiple of the world size) and keeps every
@@ -93,7 +99,8 @@ class ClassBalancedSampler(Sampler):
             self.total_size,
             replacement=True,
             generator=generator).tolist()
-        return iter(indices[self.rank:self.total_size:self.world_size])
+        keys = number_draws(indices)
+        return iter(keys[self.rank:self.total_size:self.world_size])
 
     def __len__(self) -> int:
         """The number of samples of this rank."""
