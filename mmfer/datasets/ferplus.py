@@ -3,7 +3,7 @@ import csv
 import os
 import os.path as osp
 from collections import Counter, OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -422,6 +422,30 @@ class FERPlusDataset(BaseFERDataset):
             self.check_images_exist(data_list, self.ann_file)
         self._log_load(mode, len(data_list), stats)
         return data_list
+
+    def annotation_names(self, data_list: List[dict]) -> Set[str]:
+        """Every image name of the vote files, in every split.
+
+        It includes the images a split drops (no majority, Contempt with
+        ``num_classes=7``...), so one noise file for all of FERPlus serves
+        every split and option.
+
+        Args:
+            data_list (list[dict]): The split's samples (their names cover
+                the ``<Image name>@<line>`` of listed-twice images).
+
+        Returns:
+            set[str]: The names.
+        """
+        if self.vote_source == 'fer2013new':
+            names = read_fer2013new(self.vote_file)[1]
+        else:
+            names = []
+            for _, folder in FERPLUS_SPLITS.values():
+                path = osp.join(self.data_root, folder, 'label.csv')
+                if osp.isfile(path):
+                    names += read_label_csv(path)[0]
+        return {n for n in names if n} | super().annotation_names(data_list)
 
     def _rows_from_fer2013new(self, usage: str, folder: str,
                               stats: Counter) -> List[dict]:

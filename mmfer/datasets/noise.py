@@ -1,14 +1,20 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Synthetic label noise: transition matrices and seeded label flipping.
 
-Pure numpy, no I/O. A transition matrix ``T`` has ``T[i, j]`` = probability
-that a sample of clean class ``i`` is given label ``j``; each row sums to 1.
+No I/O. A transition matrix ``T`` has ``T[i, j]`` = probability that a
+sample of clean class ``i`` is given label ``j``; each row sums to 1.
 """
+import random
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-NOISE_TYPES = ('symmetric', 'asymmetric')
+NOISE_TYPES = ('symmetric', 'asymmetric', 'lanet')
+
+# The class order LA-Net's public code draws its RAF-DB noise in: it
+# renumbers RAF-DB's file labels {1:5, 2:2, 3:1, 4:3, 5:4, 6:0, 7:6}.
+LANET_CLASSES = ('anger', 'disgust', 'fear', 'happiness', 'sadness',
+                 'surprise', 'neutral')
 
 # Asymmetric FER noise: each expression is mislabelled as the one annotators
 # confuse it with most often (the confusions reported for RAF-DB, FERPlus and
@@ -165,6 +171,50 @@ def flip_labels(labels: Sequence[int], transition: np.ndarray,
     cumulative[:, -1] = 1.0  # guard the last bin against rounding
     u = np.random.default_rng(seed).random(len(labels))
     return (u[:, None] >= cumulative).sum(1).astype(np.int64)
+
+
+def lanet_flip_labels(labels: Sequence[int], classes: Sequence[str],
+                      rate: float, seed: int = 0) -> np.ndarray:
+    """Draw noisy labels exactly as LA-Net's RAF-DB loader does.
+
+    Python's ``random`` is seeded once with ``seed``; then, for each sample
+    in order, ``random.random() < rate`` flips the label ``y`` (in LA-Net's
+    class order, :data:`LANET_CLASSES`) to ``(y + random.randint(1, 6)) %
+    7``, a uniform other class. ``randint`` is drawn only for flipped
+    samples, so the draw is tied to the sample order and to that class
+    order: with RAF-DB's train rows in file order and ``seed=0`` (LA-Net's
+    ``set_seed(0)``) it flips 1,219 / 2,481 / 3,703 labels at rates
+    0.1 / 0.2 / 0.3, the labels LA-Net trained on. A private
+    ``random.Random`` is used, so the global RNG is left alone.
+
+    Args:
+        labels (Sequence[int]): Clean labels, indices into ``classes``.
+        classes (Sequence[str]): The dataset's class names in label order;
+            they must be LA-Net's 7 expressions, in any order.
+        rate (float): Flip probability.
+        seed (int): Seed of Python's RNG. Defaults to 0 (LA-Net's).
+
+    Returns:
+        np.ndarray: int64 noisy labels, indices into ``classes``.
+    """
+    rate = check_noise_rate(rate)
+    names = [canonical_class_name(c) for c in classes]
+    if sorted(names) != sorted(LANET_CLASSES):
+        raise ValueError(
+            f"noise_type='lanet' draws in LA-Net's 7-class order "
+            f'({", ".join(LANET_CLASSES)}), but the classes are '
+            f'{list(classes)}. Pick those 7 classes with label_map (e.g. '
+            "label_map='rafdb'), or use noise_type='symmetric'.")
+    to_lanet = [LANET_CLASSES.index(n) for n in names]
+    from_lanet = [names.index(n) for n in LANET_CLASSES]
+    rng = random.Random(seed)
+    noisy = []
+    for label in labels:
+        y = to_lanet[label]
+        if rng.random() < rate:
+            y = (y + rng.randint(1, 6)) % 7
+        noisy.append(from_lanet[y])
+    return np.array(noisy, dtype=np.int64)
 
 
 def noise_summary(clean: Sequence[int], noisy: Sequence[int],

@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Set
 
 import numpy as np
 from mmpretrain.registry import DATASETS
@@ -114,6 +114,18 @@ class RAFDBDataset(BaseFERDataset):
             data_list.append(info)
         self.check_images_exist(data_list, self.ann_file)
         return data_list
+
+    def annotation_names(self, data_list: List[dict]) -> Set[str]:
+        """Every name of the label list, train and test.
+
+        Args:
+            data_list (list[dict]): The split's samples (unused: the list
+                holds both splits).
+
+        Returns:
+            set[str]: The names.
+        """
+        return {name for name, _, _ in self.parse_label_lines(self.ann_file)}
 
     def _image_path(self, name: str) -> str:
         stem = osp.splitext(name)[0]

@@ -1,14 +1,18 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import os
 import os.path as osp
+import re
+from unittest import mock
 
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 import mmfer  # noqa: F401
 from mmfer.datasets import RAFDB_CLASSES, RAFDBDataset
+from mmfer.datasets.transforms import LoadFERImage, PackFERInputs
 
 PIPELINE = [dict(type='LoadFERImage'), dict(type='PackFERInputs')]
 
@@ -68,8 +72,9 @@ def test_noise_is_logged(tiny_rafdb, tmp_path):
     finally:
         MMLogger._instance_dict.pop('mmfer_test_noise_log')
     text = open(log_file).read()
-    assert 'RAFDBDataset(train): ' in text and 'training labels are noisy' \
-        in text and 'per class: Surprise' in text
+    # seed 0 flips 10 of the replica's 28 labels (flip_labels reference)
+    assert ('RAFDBDataset(train): 10/28 training labels are noisy '
+            '(35.71%, symmetric noise, seed 0); per class: Surprise ') in text
 
 
 def test_test_split_is_always_clean(tiny_rafdb):
@@ -77,27 +82,61 @@ def test_test_split_is_always_clean(tiny_rafdb):
         build(tiny_rafdb, split='test', noise_rate=0.3)
 
 
+def write_noise(root, rows, newline='\n'):
+    path = osp.join(root, 'EmoLabel', 'noise.txt')
+    with open(path, 'w', newline='') as f:
+        f.write(''.join(f'{name} {label}{newline}' for name, label in rows))
+    return path
+
+
 def test_noise_file(tiny_rafdb):
-    path = osp.join(tiny_rafdb, 'EmoLabel', 'noise.txt')
-    with open(path, 'w') as f:
-        # every train label moved to the next class
-        f.write('\n'.join(f'train_{i:05d}.jpg {i % 7 + 1}'
-                          for i in range(1, 29)))
+    # every train label moved to the next class
+    write_noise(tiny_rafdb,
+                [(f'train_{i:05d}.jpg', i % 7 + 1) for i in range(1, 29)])
     dataset = build(tiny_rafdb, noise_file='EmoLabel/noise.txt')
     assert dataset.noise_report['rate'] == 1.0
     info = dataset.get_data_info(0)
     assert (info['clean_label'], info['gt_label']) == (0, 1)
 
 
-def test_noise_file_mismatch_says_how_many(tiny_rafdb):
-    path = osp.join(tiny_rafdb, 'EmoLabel', 'noise.txt')
-    with open(path, 'w') as f:
-        f.write('\n'.join(f'train_{i:05d}.jpg 1' for i in range(3, 40)))
+@pytest.mark.parametrize('first,last,message', [
+    (3, 29, "{path} has no label for 2 of 28 samples of the 'train' split"),
+    # train_00029 and on are in no split of the 28 + 14 image list
+    (1, 40, r'{path}:29: train_00029.jpg is not a sample of .* \(11 such'),
+])
+def test_noise_file_mismatch_names_file_line_and_count(
+        tiny_rafdb, first, last, message):
+    path = write_noise(tiny_rafdb,
+                       [(f'train_{i:05d}.jpg', 1) for i in range(first, last)])
     with pytest.raises(ValueError) as err:
         build(tiny_rafdb, noise_file=path)
-    msg = str(err.value)
-    assert path in msg and '2 of 28 samples' in msg
-    assert '11 names in the noise file' in msg and 'train_00001.jpg' in msg
+    assert re.search(message.format(path=re.escape(path)), str(err.value))
+    assert 'make_noisy_labels.py' in str(err.value)
+
+
+def test_noise_file_rows_of_other_splits_are_ignored_and_logged(tiny_rafdb):
+    """ReSup-style files: every row of the list, CRLF, test rows flipped."""
+    rows = [(f'train_{i:05d}.jpg', i % 7 + 1) for i in range(1, 29)] + \
+        [(f'test_{i:04d}.jpg', 7) for i in range(1, 15)]
+    path = write_noise(tiny_rafdb, rows, newline='\r\n')
+    with mock.patch.object(MMLogger.get_current_instance(), 'info') as info:
+        train = build(tiny_rafdb, noise_file=path)
+    assert train.noise_report['num_noisy'] == 28
+    logged = ' '.join(call.args[0] for call in info.call_args_list)
+    assert 'ignored 14 rows of noise_file' in logged
+    assert "outside the 'train' split (e.g. test_0001.jpg)" in logged
+    test = build(tiny_rafdb, split='test')
+    assert [test.get_data_info(i)['gt_label'] for i in range(14)] == \
+        [i % 7 for i in range(14)]
+
+
+def test_noise_file_row_given_twice(tiny_rafdb):
+    rows = [(f'train_{i:05d}.jpg', 1) for i in range(1, 29)]
+    path = write_noise(tiny_rafdb, rows + rows[4:5])
+    with pytest.raises(ValueError,
+                       match=f'{path}:29: train_00005.jpg is labelled again '
+                       r'\(first on line 5\)'):
+        build(tiny_rafdb, noise_file=path)
 
 
 def test_missing_noise_file(tiny_rafdb):
@@ -185,34 +224,9 @@ def test_bad_landmark_file(tiny_rafdb):
         build(tiny_rafdb, landmarks='aligned')
 
 
-def test_real_rafdb_label_list_and_eac_noise_files(shared_rafdb_labels,
-                                                   tmp_path):
-    """The public files: 12,271 train / 3,068 test, EAC rates 10/20/30%."""
-    root = tmp_path / 'rafdb'
-    (root / 'EmoLabel').mkdir(parents=True)
-    (root / 'Image' / 'aligned').mkdir(parents=True)
-    for name in ('list_patition_label.txt', 'noise01.txt', 'noise02.txt',
-                 'noise03.txt'):
-        os.symlink(osp.join(shared_rafdb_labels, name),
-                   root / 'EmoLabel' / name)
-    with open(osp.join(shared_rafdb_labels, 'list_patition_label.txt')) as f:
-        for line in f:
-            stem = osp.splitext(line.split()[0])[0]
-            (root / 'Image' / 'aligned' / f'{stem}_aligned.jpg').touch()
-    train = build(str(root))
-    assert len(train) == 12271 and len(build(str(root), split='test')) == 3068
-    counts = np.bincount([train.get_data_info(i)['clean_label']
-                          for i in range(len(train))])
-    assert counts.tolist() == [1290, 281, 717, 4772, 1982, 705, 2524]
-    for name, rate in (('noise01.txt', 0.1011), ('noise02.txt', 0.2036),
-                       ('noise03.txt', 0.3033)):
-        noisy = build(str(root), noise_file=f'EmoLabel/{name}')
-        assert noisy.noise_report['rate'] == pytest.approx(rate, abs=5e-5)
-
-
 def test_registered_transforms():
-    assert TRANSFORMS.get('PackFERInputs') is not None
-    assert TRANSFORMS.get('LoadFERImage') is not None
+    assert TRANSFORMS.get('PackFERInputs') is PackFERInputs
+    assert TRANSFORMS.get('LoadFERImage') is LoadFERImage
     assert DATASETS.get('RAFDBDataset') is RAFDBDataset
 
 

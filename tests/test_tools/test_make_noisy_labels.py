@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import sys
 import pytest
 
 from mmfer.datasets import RAFDBDataset
+from mmfer.datasets.noise import flip_labels, symmetric_transition
 from fer_replicas import make_rafdb
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -23,10 +25,16 @@ def test_writes_eac_format_file_read_by_the_dataset(tmp_path):
     out = osp.join(root, 'EmoLabel', 'noise_seed3.txt')
     proc = run(ann, out, '--rate', '0.3', '--seed', '3')
     assert proc.returncode == 0, proc.stderr
-    assert 'labels flipped' in proc.stdout
+    # the reference draw: seed 3 flips 30% of the clean labels uniformly
+    clean = [i % 7 for i in range(70)]
+    reference = flip_labels(clean, symmetric_transition(7, 0.3), seed=3)
+    assert ': 17/70 labels flipped (24.29%, symmetric, seed 3)' in \
+        proc.stdout
     lines = open(out).read().splitlines()
-    assert len(lines) == 70 and lines[0].split()[0] == 'train_00001.jpg'
-    assert all(1 <= int(line.split()[1]) <= 7 for line in lines)
+    assert [line.split()[0] for line in lines] == \
+        [f'train_{i:05d}.jpg' for i in range(1, 71)]
+    assert [int(line.split()[1]) - 1 for line in lines] == \
+        reference.tolist()
     # the same noise as the dataset's own seeded noise
     from_file = RAFDBDataset(data_root=root, noise_file=out)
     seeded = RAFDBDataset(data_root=root, noise_rate=0.3, noise_seed=3)
@@ -37,6 +45,39 @@ def test_writes_eac_format_file_read_by_the_dataset(tmp_path):
     again = run(ann, out, '--rate', '0.1')
     assert again.returncode != 0 and 'exists' in again.stderr
     assert open(out).read() == before
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('make_noisy_labels', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lanet_file_is_the_datasets_lanet_draw(tmp_path, capsys):
+    root = make_rafdb(str(tmp_path / 'rafdb'), num_train=70, num_test=7)
+    ann = osp.join(root, 'EmoLabel', 'list_patition_label.txt')
+    out = osp.join(root, 'EmoLabel', 'lanet30.txt')
+    load_tool().main([ann, out, '--rate', '0.3', '--type', 'lanet'])
+    assert 'lanet, seed 0' in capsys.readouterr().out
+    from_file = RAFDBDataset(data_root=root, noise_file=out)
+    drawn = RAFDBDataset(data_root=root, noise_rate=0.3, noise_type='lanet')
+    assert [from_file.get_data_info(i)['gt_label'] for i in range(70)] == \
+        [drawn.get_data_info(i)['gt_label'] for i in range(70)]
+    assert drawn.noise_report['num_noisy'] > 0
+
+
+def test_lanet_needs_the_seven_basic_expressions(tmp_path):
+    ann = tmp_path / 'labels.txt'
+    ann.write_text('a.jpg 0\nb.jpg 1\n')
+    with pytest.raises(SystemExit) as err:
+        load_tool().main([
+            str(ann), str(tmp_path / 'out.txt'), '--rate', '0.2', '--type',
+            'lanet', '--split-prefix', '', '--label-base', '0', '--classes',
+            'cat', 'dog'])
+    assert str(err.value.code).startswith(
+        "--type lanet: noise_type='lanet' draws in LA-Net's 7-class order")
+    assert not (tmp_path / 'out.txt').exists()
 
 
 def test_bad_label_names_the_line(tmp_path):

@@ -6,16 +6,23 @@ Example (RAF-DB, 30% symmetric noise, like EAC's noise03.txt)::
     python tools/dataset_converters/make_noisy_labels.py \
         data/rafdb/EmoLabel/list_patition_label.txt \
         data/rafdb/EmoLabel/noise30_seed0.txt --rate 0.3 --seed 0
+
+``--type lanet --seed 0`` writes the labels LA-Net trains on (its in-code
+draw; 1,219 / 2,481 / 3,703 flips at 0.1 / 0.2 / 0.3 on RAF-DB).
 """
 import argparse
 import os.path as osp
 import sys
+from typing import List
+
+import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
 from mmfer.datasets.noise import (  # noqa: E402
-    asymmetric_transition, flip_labels, noise_summary, symmetric_transition)
+    NOISE_TYPES, asymmetric_transition, flip_labels, lanet_flip_labels,
+    noise_summary, symmetric_transition)
 from mmfer.datasets.rafdb import RAFDB_CLASSES  # noqa: E402
 from mmfer.utils.atomic_io import atomic_write_text  # noqa: E402
 
@@ -26,8 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('out_file', help='noisy label file to write')
     parser.add_argument('--rate', type=float, required=True,
                         help='share of flipped labels in [0, 1)')
-    parser.add_argument('--type', choices=['symmetric', 'asymmetric'],
-                        default='symmetric', help='noise model')
+    parser.add_argument('--type', choices=NOISE_TYPES, default='symmetric',
+                        help='noise model (lanet: LA-Net\'s draw, the 7 '
+                        'basic expressions only)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--split-prefix', default='train_',
                         help='only names starting with this are kept '
@@ -37,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(RAF-DB: 1)')
     parser.add_argument('--classes', nargs='+', default=list(RAFDB_CLASSES),
                         help='class names in label order (for asymmetric '
-                        'noise and the report)')
+                        'and lanet noise and the report)')
     return parser.parse_args(argv)
 
 
@@ -62,6 +70,25 @@ def read_labels(path: str, prefix: str, base: int, num_classes: int):
     return names, labels
 
 
+def draw(clean: List[int], args: argparse.Namespace) -> np.ndarray:
+    """Draw the noisy labels.
+
+    Args:
+        clean (list[int]): Clean 0-based labels, in file order.
+        args (argparse.Namespace): ``type``, ``rate``, ``seed``, ``classes``.
+
+    Returns:
+        np.ndarray: The noisy labels.
+    """
+    if args.type == 'lanet':
+        return lanet_flip_labels(clean, args.classes, args.rate, args.seed)
+    if args.type == 'symmetric':
+        matrix = symmetric_transition(len(args.classes), args.rate)
+    else:
+        matrix = asymmetric_transition(args.classes, args.rate)
+    return flip_labels(clean, matrix, args.seed)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if osp.exists(args.out_file):
@@ -69,11 +96,10 @@ def main(argv=None) -> None:
                  'was overwritten).')
     names, clean = read_labels(args.ann_file, args.split_prefix,
                                args.label_base, len(args.classes))
-    if args.type == 'symmetric':
-        matrix = symmetric_transition(len(args.classes), args.rate)
-    else:
-        matrix = asymmetric_transition(args.classes, args.rate)
-    noisy = flip_labels(clean, matrix, args.seed)
+    try:
+        noisy = draw(clean, args)
+    except ValueError as err:  # bad --rate or --classes for --type
+        sys.exit(f'--type {args.type}: {err}')
     atomic_write_text(
         args.out_file, ''.join(f'{n} {int(y) + args.label_base}\n'
                                for n, y in zip(names, noisy)))
