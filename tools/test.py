@@ -14,6 +14,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmpretrain.registry import METRICS  # noqa: E402
 
+from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
 from mmfer.utils.dist_utils import setup_cpu_distributed  # noqa: E402
 
 
@@ -29,6 +30,7 @@ def parse_args() -> argparse.Namespace:
         choices=['metrics', 'pred'],
         default='pred',
         help='what --out holds')
+    add_allow_pickle_argument(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -12,6 +12,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
 from mmfer.utils.dist_utils import setup_cpu_distributed  # noqa: E402
 from mmfer.utils.work_dir import check_fresh_work_dir  # noqa: E402
 
@@ -37,6 +38,7 @@ def parse_args() -> argparse.Namespace:
         '--auto-scale-lr',
         action='store_true',
         help='scale the learning rate with the total batch size')
+    add_allow_pickle_argument(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -6,9 +6,10 @@ from typing import Dict, Optional, Tuple
 from packaging.version import Version
 
 # name -> (distribution names to look for, minimum inclusive, maximum
-# exclusive, what to install when it does not fit)
+# exclusive, what to install when it does not fit). torch < 2.6 unpickles
+# checkpoints fully by default, which mmfer promises not to do.
 STACK: Dict[str, Tuple[Tuple[str, ...], str, str, str]] = {
-    'torch': (('torch', ), '2.0.0', '3.0.0', 'torch==2.14.1'),
+    'torch': (('torch', ), '2.6.0', '3.0.0', 'torch==2.14.1'),
     'torchvision': (('torchvision', ), '0.15.0', '1.0.0',
                     'torchvision==0.29.1'),
     'mmengine': (('mmengine', ), '0.10.0', '1.0.0', 'mmengine==0.10.7'),

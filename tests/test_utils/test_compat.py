@@ -1,20 +1,26 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Tests of :mod:`mmfer.utils.compat`.
 
-Every patch is tested twice: the patched behaviour works, and the saved
+Every patch is tested three ways: the patched behaviour works; the saved
 original (``compat.get_original``) or the original mmengine code path fails
-on the same input, so that no test can pass without its patch.
+on the same input, so that no test can pass without its patch; and its gate
+applies it when the probe sees the defect and leaves the original in place
+when the probe says the defect is absent.
 """
 import builtins
+import copy
 import errno
 import importlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
 import os.path as osp
 import pickle
 import sys
+import types
 import uuid
+import warnings
 from typing import Any, List
 
 import cv2
@@ -29,7 +35,7 @@ from mmengine.config import Config
 from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import MessageHub, MMLogger
+from mmengine.logging import HistoryBuffer, MessageHub, MMLogger
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader, Runner
@@ -37,9 +43,10 @@ from mmengine.runner.checkpoint import save_checkpoint
 from mmengine.visualization import Visualizer
 from torch.utils.data import Dataset
 
-from mmfer.utils import compat
+from mmfer.utils import compat, version_check
 
 MM_CHECKPOINT = sys.modules['mmengine.runner.checkpoint']
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CHECKPOINT_HOOK = importlib.import_module('mmengine.hooks.checkpoint_hook')
 _MANAGERS = (MMLogger, MessageHub, Visualizer, DefaultScope)
 _BUILTIN_OPEN = builtins.open
@@ -164,11 +171,13 @@ def trained(tmp_path_factory):
     runner = _build_runner(work_dir)
     runner.train()
     state_dict = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    losses = runner.message_hub.get_scalar('train/loss').data[0].copy()
     _release_new_instances(before)
     return dict(
         work_dir=str(work_dir),
         ckpt=osp.join(str(work_dir), 'epoch_1.pth'),
-        state_dict=state_dict)
+        state_dict=state_dict,
+        losses=losses)
 
 
 @pytest.fixture
@@ -199,8 +208,70 @@ def _assert_same_weights(model: nn.Module, state_dict: dict) -> None:
 
 
 # ---------------------------------------------------------------------------
-# 1. torch >= 2.6 checkpoint loading
+# 1. torch >= 2.6: safe checkpoint loading
 # ---------------------------------------------------------------------------
+@pytest.fixture
+def load_calls(monkeypatch):
+    """Record the ``weights_only`` argument of every ``torch.load``."""
+    calls: List[Any] = []
+    torch_load = torch.load
+
+    def spy_load(*args, **kwargs):
+        calls.append(kwargs.get('weights_only'))
+        return torch_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, 'load', spy_load)
+    return calls
+
+
+def _old_style_checkpoint(trained, path: str) -> str:
+    """Re-save the trained checkpoint as mmengine's own ``HistoryBuffer``
+    pickles it (through ``builtins.getattr``)."""
+    ckpt = CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
+    original = compat.get_original(
+        'mmengine.logging.HistoryBuffer.__getstate__')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HistoryBuffer, '__getstate__', original)
+        torch.save(ckpt, path)
+    return path
+
+
+_CALLS: List[str] = []
+
+
+def _record_call() -> dict:
+    _CALLS.append('called')
+    return {}
+
+
+class _Payload:
+    """Runs :func:`_record_call` when unpickled."""
+
+    def __reduce__(self):
+        return _record_call, ()
+
+
+def test_probe_sees_weights_only_default(monkeypatch):
+    assert compat.torch_load_defaults_to_weights_only()
+    # torch's own switch back to full unpickling removes the defect.
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # the probe's own load stays quiet
+        assert not compat.torch_load_defaults_to_weights_only()
+
+
+@pytest.mark.parametrize('defect', [True, False])
+def test_checkpoint_loader_gate(monkeypatch, defect):
+    original = compat.get_original(
+        'mmengine.runner.checkpoint.load_from_local')
+    monkeypatch.setitem(CheckpointLoader._schemes, '', original)
+    monkeypatch.setattr(compat, 'torch_load_defaults_to_weights_only',
+                        lambda: defect)
+    assert compat.patch_checkpoint_loader() is defect
+    expected = compat.load_from_local if defect else original
+    assert CheckpointLoader._schemes[''] is expected
+
+
 def test_original_local_loader_rejects_training_checkpoint(trained):
     original = compat.get_original(
         'mmengine.runner.checkpoint.load_from_local')
@@ -209,52 +280,126 @@ def test_original_local_loader_rejects_training_checkpoint(trained):
         original(trained['ckpt'], 'cpu')
 
 
-def test_load_checkpoint_falls_back_with_warning(trained, warning_records):
-    assert CheckpointLoader._schemes[''] is compat.load_from_local
-    ckpt = CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
-    assert {'state_dict', 'message_hub', 'optimizer'} <= set(ckpt)
-    assert ckpt['meta']['epoch'] == 1
+def test_training_checkpoint_holds_only_allowed_globals(trained):
+    # Everything but tensors, as the pickle names it; no callable such as
+    # builtins.getattr.
+    assert sorted(torch.serialization.get_unsafe_globals_in_checkpoint(
+        trained['ckpt'])) == [
+            'mmengine.logging.history_buffer.HistoryBuffer',
+            'numpy._core.multiarray._reconstruct',
+            'numpy._core.multiarray.scalar', 'numpy.dtype', 'numpy.ndarray'
+        ]
 
+
+def test_training_checkpoint_loads_weights_only(trained, load_calls,
+                                                warning_records):
+    assert CheckpointLoader._schemes[''] is compat.load_from_local
+    allowed = set(torch.serialization.get_safe_globals())
+    ckpt = CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
+    assert load_calls == [True]
+    assert warning_records == []
+    # The allow-list is only active while mmfer's loader runs.
+    assert set(torch.serialization.get_safe_globals()) == allowed
+    assert ckpt['meta']['epoch'] == 1 and ckpt['meta']['iter'] == 2
+    hub = ckpt['message_hub']
+    loss = hub['log_scalars']['train/loss']
+    assert isinstance(loss, HistoryBuffer)
+    np.testing.assert_allclose(loss.data[0], trained['losses'])
+    assert loss.mean() == pytest.approx(np.mean(trained['losses']))
+    assert isinstance(hub['runtime_info']['eta'], np.float64)
+    assert hub['runtime_info']['max_iters'] == 2
+    for key, value in trained['state_dict'].items():
+        torch.testing.assert_close(ckpt['state_dict'][key], value)
+
+
+def test_loading_keeps_globals_the_user_allowed(trained, monkeypatch):
+    # torch keeps the allow-list in this module global; restored afterwards.
+    monkeypatch.setattr(torch._weights_only_unpickler,
+                        '_marked_safe_globals_set',
+                        set(torch.serialization.get_safe_globals()))
+    entry = compat.checkpoint_safe_globals()[0]
+    torch.serialization.add_safe_globals([entry])
+    CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
+    assert entry in torch.serialization.get_safe_globals()
+
+
+def test_old_checkpoint_needs_opt_in(trained, tmp_path, monkeypatch,
+                                     load_calls, warning_records):
+    path = _old_style_checkpoint(trained, str(tmp_path / 'old.pth'))
+    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    load_calls.clear()
+    with pytest.raises(compat.UnsafeCheckpointError) as info:
+        CheckpointLoader.load_checkpoint(path, 'cpu')
+    message = str(info.value)
+    for part in (path, '`builtins.getattr`', 'MMFER_ALLOW_PICKLE=1',
+                 '--allow-pickle'):
+        assert part in message
+    assert load_calls == [True]  # no silent fallback
+    assert warning_records == []
+
+    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '1')
+    ckpt = CheckpointLoader.load_checkpoint(path, 'cpu')
+    assert load_calls == [True, True, False]
+    assert ckpt['meta']['epoch'] == 1
     messages = _messages(warning_records)
     assert len(messages) == 1
-    assert trained['ckpt'] in messages[0]
-    assert 'weights_only' in messages[0]
-    assert 'HistoryBuffer' in messages[0]
-    assert compat.WEIGHTS_ONLY_ENV in messages[0]
+    assert path in messages[0] and 'builtins.getattr' in messages[0]
+    assert compat.ALLOW_PICKLE_ENV in messages[0]
+
+
+def test_refusal_names_class_built_while_loading(tmp_path, monkeypatch):
+    # A dtype class is only created while unpickling, so torch's static
+    # scan does not list it; the error still names it.
+    path = str(tmp_path / 'int32.pth')
+    torch.save({'ids': np.arange(3, dtype=np.int32)}, path)
+    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    with pytest.raises(compat.UnsafeCheckpointError,
+                       match=r'global\(s\) `numpy.dtypes.Int32DType`'):
+        CheckpointLoader.load_checkpoint(path, 'cpu')
+
+
+def test_code_in_checkpoint_never_runs_without_opt_in(tmp_path, monkeypatch):
+    path = str(tmp_path / 'payload.pth')
+    torch.save({'state_dict': {}, 'payload': _Payload()}, path)
+    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    _CALLS.clear()
+    with pytest.raises(compat.UnsafeCheckpointError,
+                       match=f'`{__name__}._record_call`'):
+        CheckpointLoader.load_checkpoint(path, 'cpu')
+    assert _CALLS == []
+    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, 'yes')
+    assert CheckpointLoader.load_checkpoint(path, 'cpu')['payload'] == {}
+    assert _CALLS == ['called']
 
 
 def test_state_dict_file_loads_weights_only_without_warning(
-        tmp_path, monkeypatch, warning_records):
+        tmp_path, load_calls, warning_records):
     path = str(tmp_path / 'weights.pth')
     state_dict = ToyModel().state_dict()
     torch.save(state_dict, path)
-
-    calls = []
-    torch_load = torch.load
-
-    def spy_load(*args, **kwargs):
-        calls.append(kwargs.get('weights_only'))
-        return torch_load(*args, **kwargs)
-
-    monkeypatch.setattr(torch, 'load', spy_load)
     loaded = CheckpointLoader.load_checkpoint(path, 'cpu')
-    assert calls == [True]
+    assert load_calls == [True]
     assert warning_records == []
     for key, value in state_dict.items():
         torch.testing.assert_close(loaded[key], value)
 
 
-def test_weights_only_env_forbids_fallback(trained, monkeypatch):
-    monkeypatch.setenv(compat.WEIGHTS_ONLY_ENV, '1')
-    with pytest.raises(pickle.UnpicklingError) as info:
-        CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
-    message = str(info.value)
-    assert trained['ckpt'] in message
-    assert compat.WEIGHTS_ONLY_ENV in message
-
-    monkeypatch.setenv(compat.WEIGHTS_ONLY_ENV, '0')
-    assert 'state_dict' in CheckpointLoader.load_checkpoint(
-        trained['ckpt'], 'cpu')
+@pytest.mark.parametrize('tool', ['train.py', 'test.py'])
+def test_tools_allow_pickle_flag(monkeypatch, tool):
+    spec = importlib.util.spec_from_file_location(
+        f'mmfer_tool_{tool[:-3]}', osp.join(REPO, 'tools', tool))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = [tool, 'cfg.py'] + (['ckpt.pth'] if tool == 'test.py' else [])
+    # Restored after the test: parse_args sets both.
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    monkeypatch.setattr(sys, 'argv', argv)
+    module.parse_args()
+    assert not compat.pickle_allowed()
+    monkeypatch.setattr(sys, 'argv', argv + ['--allow-pickle'])
+    module.parse_args()
+    assert compat.pickle_allowed()
 
 
 def test_missing_checkpoint_names_path(tmp_path):
@@ -287,7 +432,7 @@ def test_runner_load_checkpoint(trained, tmp_path, monkeypatch):
         runner.load_checkpoint(trained['ckpt'])
 
 
-def test_runner_resume(trained, tmp_path):
+def test_runner_resume(trained, tmp_path, load_calls):
     work_dir = tmp_path / 'resume'
     runner = _build_runner(
         work_dir,
@@ -299,19 +444,86 @@ def test_runner_resume(trained, tmp_path):
     # Resumed after epoch 1, so only epoch 2 ran in this work_dir.
     assert not osp.exists(work_dir / 'epoch_1.pth')
     assert osp.isfile(work_dir / 'epoch_2.pth')
+    assert load_calls == [True]
+    # The loss history of epoch 1 came back with the message hub.
+    losses = runner.message_hub.get_scalar('train/loss').data[0]
+    np.testing.assert_allclose(losses[:2], trained['losses'])
+    assert len(losses) == 4
 
 
-def test_runner_load_from_then_test(trained, tmp_path):
+def test_runner_load_from_then_test(trained, tmp_path, load_calls):
     # ``tools/test.py CONFIG CKPT`` sets ``load_from`` and calls test().
     runner = _build_runner(
         tmp_path / 'test', load_from=trained['ckpt'], **_test_kwargs())
     metrics = runner.test()
-    assert 'toy/mae' in metrics
+    # the MAE of the trained weights on the toy set, by hand
+    data, weights = ToyDataset(), trained['state_dict']
+    pred = data.inputs @ weights['linear.weight'].t() + weights['linear.bias']
+    assert metrics['toy/mae'] == pytest.approx(
+        float((pred - data.targets).abs().mean()), rel=1e-5)
     _assert_same_weights(runner.model, trained['state_dict'])
+    assert load_calls == [True]
 
 
 # ---------------------------------------------------------------------------
-# 2. setuptools >= 82: pkg_resources
+# 2. HistoryBuffer state
+# ---------------------------------------------------------------------------
+def _buffer() -> HistoryBuffer:
+    return HistoryBuffer([1.0, 2.0, 6.0], [1, 1, 1])
+
+
+def test_history_buffer_probe():
+    original = compat.get_original(
+        'mmengine.logging.HistoryBuffer.__getstate__')
+    assert compat.history_buffer_pickles_functions(original)
+    assert not compat.history_buffer_pickles_functions()
+    # mmengine's version pickles functions and changes the live buffer.
+    buffer = _buffer()
+    assert HistoryBuffer.min in original(buffer)['statistics_methods'].values()
+    assert 'statistics_methods' in buffer.__dict__
+
+
+@pytest.mark.parametrize('defect', [True, False])
+def test_history_buffer_gate(monkeypatch, defect):
+    originals = {
+        name: compat.get_original(f'mmengine.logging.HistoryBuffer.{name}')
+        for name in ('__getstate__', '__setstate__')
+    }
+    for name, original in originals.items():
+        monkeypatch.setattr(HistoryBuffer, name, original)
+    monkeypatch.setattr(compat, 'history_buffer_pickles_functions',
+                        lambda: defect)
+    assert compat.patch_history_buffer_state() is defect
+    for name, original in originals.items():
+        assert (HistoryBuffer.__dict__[name] is original) is not defect
+
+
+def test_history_buffer_pickles_plain_state():
+    buffer = _buffer()
+    data = pickle.dumps(buffer)
+    assert b'getattr' not in data and b'statistics' not in data
+    assert 'statistics_methods' not in buffer.__dict__
+    loaded = pickle.loads(data)
+    np.testing.assert_array_equal(loaded.data[0], [1.0, 2.0, 6.0])
+    assert loaded.mean() == 3.0 and loaded.statistics('max') == 6.0
+    assert copy.deepcopy(buffer).current() == 6.0
+
+
+def test_history_buffer_ignores_pickled_statistics(monkeypatch):
+    # A file cannot swap the statistics every buffer of the process uses.
+    # (setitem restores the registry should the patch fail to protect it.)
+    monkeypatch.setitem(HistoryBuffer._statistics_methods, 'mean',
+                        HistoryBuffer.mean)
+    state = dict(_buffer().__getstate__(), statistics_methods=dict(mean=max))
+    loaded = HistoryBuffer.__new__(HistoryBuffer)
+    loaded.__setstate__(state)
+    assert HistoryBuffer._statistics_methods['mean'] is HistoryBuffer.mean
+    assert loaded.statistics('mean') == 3.0
+    assert 'statistics_methods' not in loaded.__dict__
+
+
+# ---------------------------------------------------------------------------
+# 3. setuptools >= 82: pkg_resources
 # ---------------------------------------------------------------------------
 @pytest.fixture
 def no_pkg_resources(monkeypatch):
@@ -373,8 +585,37 @@ def test_package_helpers_patched_everywhere(no_pkg_resources):
         mmengine.utils.get_installed_path('mmfer_no_such_package_x')
 
 
+def test_pkg_resources_probe(monkeypatch, no_pkg_resources):
+    assert compat.pkg_resources_missing()
+    fake = types.ModuleType('pkg_resources')
+    fake.__spec__ = importlib.machinery.ModuleSpec('pkg_resources', None)
+    monkeypatch.setitem(sys.modules, 'pkg_resources', fake)
+    assert not compat.pkg_resources_missing()
+
+
+@pytest.mark.parametrize('defect', [True, False])
+def test_package_utils_gate(monkeypatch, defect):
+    package_utils = sys.modules['mmengine.utils.package_utils']
+    names = ('is_installed', 'get_installed_path', 'package2module')
+    originals = {
+        name: compat.get_original(f'mmengine.utils.package_utils.{name}')
+        for name in names
+    }
+    config_module = sys.modules['mmengine.config.config']
+    for name, original in originals.items():
+        monkeypatch.setattr(package_utils, name, original)
+    monkeypatch.setattr(config_module, 'is_installed',
+                        originals['is_installed'])
+    monkeypatch.setattr(compat, 'pkg_resources_missing', lambda: defect)
+    assert compat.patch_package_utils() is defect
+    for name, original in originals.items():
+        patched = getattr(package_utils, name) is getattr(compat, name)
+        assert patched is defect
+    assert (config_module.is_installed is compat.is_installed) is defect
+
+
 # ---------------------------------------------------------------------------
-# 3. numpy 2: ColorJitter hue
+# 4. numpy 2: ColorJitter hue
 # ---------------------------------------------------------------------------
 def _image(seed: int = 0) -> np.ndarray:
     return np.random.RandomState(seed).randint(
@@ -432,29 +673,22 @@ def test_adjust_hue_matches_original_and_wraps(backend):
         compat.adjust_hue(img, 0.6, backend=backend)
 
 
-# ---------------------------------------------------------------------------
-# 4. persistent_workers with num_workers=0
-# ---------------------------------------------------------------------------
-def test_build_dataloader_num_workers_zero(warning_records):
-    cfg = dict(_dataloader(), persistent_workers=True)
-    loader = Runner.build_dataloader(cfg)
-    assert loader.persistent_workers is False
-    assert sum(len(batch['inputs']) for batch in loader) == 8
-    assert cfg['persistent_workers'] is True  # the caller's dict is kept
-    messages = _messages(warning_records)
-    assert len(messages) == 1 and 'persistent_workers' in messages[0]
-
-    original = compat.get_original('mmengine.runner.Runner.build_dataloader')
-    with pytest.raises(ValueError, match='persistent_workers'):
-        original(cfg)
+def test_hue_probe():
+    original = compat.get_original('mmcv.image.photometric.adjust_hue')
+    assert compat.hue_shift_overflows(original)
+    assert not compat.hue_shift_overflows(compat.adjust_hue)
 
 
-def test_build_dataloader_keeps_persistent_workers_with_workers(
-        warning_records):
-    loader = Runner.build_dataloader(
-        dict(_dataloader(), num_workers=1, persistent_workers=True))
-    assert loader.persistent_workers is True  # no worker starts here
-    assert warning_records == []
+@pytest.mark.parametrize('defect', [True, False])
+def test_adjust_hue_gate(monkeypatch, defect):
+    original = compat.get_original('mmcv.image.photometric.adjust_hue')
+    photometric = sys.modules['mmcv.image.photometric']
+    for module in (photometric, mmcv.image, mmcv):
+        monkeypatch.setattr(module, 'adjust_hue', original)
+    monkeypatch.setattr(compat, 'hue_shift_overflows', lambda func: defect)
+    assert compat.patch_adjust_hue() is defect
+    for module in (photometric, mmcv.image, mmcv):
+        assert (module.adjust_hue is compat.adjust_hue) is defect
 
 
 # ---------------------------------------------------------------------------
@@ -592,6 +826,33 @@ def test_failed_last_checkpoint_write_keeps_old_content(
     assert last_file.read_text() != old
 
 
+def test_atomic_write_probes():
+    for name, data in (('put', b'new'), ('put_text', 'new')):
+        original = compat.get_original(
+            f'mmengine.fileio.backends.LocalBackend.{name}')
+        assert compat.writes_in_place(original, data), name
+        assert not compat.writes_in_place(getattr(LocalBackend, name), data)
+    assert compat.hook_opens_for_writing(CHECKPOINT_HOOK)
+    assert not compat.hook_opens_for_writing(version_check)
+
+
+@pytest.mark.parametrize('defect', [True, False])
+def test_atomic_writes_gate(monkeypatch, defect):
+    for name in ('put', 'put_text'):
+        original = compat.get_original(
+            f'mmengine.fileio.backends.LocalBackend.{name}')
+        monkeypatch.setattr(LocalBackend, name, original)
+    monkeypatch.delattr(CHECKPOINT_HOOK, 'open')
+    monkeypatch.setattr(compat, 'writes_in_place', lambda put, data: defect)
+    monkeypatch.setattr(compat, 'hook_opens_for_writing',
+                        lambda module: defect)
+    assert compat.patch_atomic_checkpoint_writes() is defect
+    assert (LocalBackend.put is compat._atomic_put) is defect
+    assert (LocalBackend.put_text is compat._atomic_put_text) is defect
+    assert (CHECKPOINT_HOOK.__dict__.get('open') is compat.atomic_open) is (
+        defect)
+
+
 def test_runner_writes_loadable_checkpoints(trained):
     work_dir = trained['work_dir']
     assert LocalBackend.put is compat._atomic_put
@@ -609,21 +870,32 @@ def test_runner_writes_loadable_checkpoints(trained):
 # apply_compat_patches
 # ---------------------------------------------------------------------------
 def test_apply_compat_patches_is_idempotent():
-    compat.apply_compat_patches()
-    state = (CheckpointLoader._schemes[''], mmcv.adjust_hue,
-             Runner.__dict__['build_dataloader'].__func__, LocalBackend.put,
-             LocalBackend.put_text, CHECKPOINT_HOOK.open,
-             sys.modules['mmengine.config.config'].is_installed)
+    assert compat.apply_compat_patches() == [
+        'safe checkpoint loading', 'plain HistoryBuffer state',
+        'package helpers', 'hue shift', 'atomic checkpoint writes'
+    ]
+
+    def state():
+        return (CheckpointLoader._schemes[''], mmcv.adjust_hue,
+                HistoryBuffer.__dict__['__getstate__'], LocalBackend.put,
+                LocalBackend.put_text, CHECKPOINT_HOOK.open,
+                sys.modules['mmengine.config.config'].is_installed)
+
+    before = state()
     for _ in range(3):
         compat.apply_compat_patches()
-    assert state == (CheckpointLoader._schemes[''], mmcv.adjust_hue,
-                     Runner.__dict__['build_dataloader'].__func__,
-                     LocalBackend.put, LocalBackend.put_text,
-                     CHECKPOINT_HOOK.open,
-                     sys.modules['mmengine.config.config'].is_installed)
+    assert state() == before
     # The saved originals are mmengine's/mmcv's, never a patched function.
     for name in compat._ORIGINALS:
         assert not getattr(compat.get_original(name), '_mmfer_compat',
                            False), name
     assert compat.get_original('mmengine.hooks.checkpoint_hook.open') is (
         _BUILTIN_OPEN)
+
+
+def test_dataloader_building_is_mmengine_own():
+    # ``persistent_workers`` with ``num_workers=0`` is left to mmpretrain's
+    # ``tools/train.py --no-persistent-workers``.
+    cfg = dict(_dataloader(), persistent_workers=True)
+    with pytest.raises(ValueError, match='persistent_workers'):
+        Runner.build_dataloader(cfg)
