@@ -1,17 +1,19 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The mean teacher: EMA closed form, the update hook, save and resume."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
-from torch.utils.data import Dataset
+from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
 
 import mmfer  # noqa: F401
 from mmfer.engine import MeanTeacherHook
+from toy_fer import ToyFER
 
 ITERS = 3  # per epoch: 12 samples, batch 4
 
@@ -26,22 +28,6 @@ class TinyMeanTeacherNet(nn.Module):
 
     def forward(self, x):
         return (torch.relu(self.bn(self.conv(x))), )
-
-
-class ToyFER(Dataset):
-
-    def __init__(self):
-        gen = torch.Generator().manual_seed(0)
-        self.imgs = torch.rand(12, 3, 8, 8, generator=gen) * 255
-        self.metainfo = dict(classes=tuple(str(i) for i in range(7)))
-
-    def __len__(self):
-        return 12
-
-    def __getitem__(self, idx):
-        return dict(
-            inputs=self.imgs[idx],
-            data_samples=DataSample().set_gt_label(idx % 7))
 
 
 class RecordStudent(Hook):
@@ -82,7 +68,7 @@ def clean_loggers():
     MMLogger._instance_dict.clear()
 
 
-def make_runner(work_dir, hooks, epochs=2, **kwargs):
+def make_runner(work_dir, hooks, epochs=2, optim_wrapper=None, **kwargs):
     return Runner(
         model=system_cfg(),
         work_dir=str(work_dir),
@@ -93,7 +79,8 @@ def make_runner(work_dir, hooks, epochs=2, **kwargs):
             sampler=dict(type='DefaultSampler', shuffle=True),
             batch_size=4,
             num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01)),
+        optim_wrapper=optim_wrapper
+        or dict(optimizer=dict(type='Adam', lr=0.01)),
         train_cfg=dict(by_epoch=True, max_epochs=epochs),
         custom_hooks=hooks,
         default_hooks=dict(
@@ -128,13 +115,11 @@ def test_ema_equals_the_closed_form():
         assert torch.allclose(t, 0.999 * b + 0.001 * s, atol=1e-6)
 
 
-def test_hook_updates_the_teacher_after_every_step(tmp_path):
-    recorder = RecordStudent()
-    runner = make_runner(tmp_path, [MeanTeacherHook(), recorder])
-    runner.train()
-    assert len(recorder.students) == 2 * ITERS
+def assert_teacher_is_ema_of(runner, recorder, students):
+    """The teacher is the EMA of ``students`` from its start, and only of
+    them (its step count says how many updates it had)."""
     expected = recorder.teacher_at_start
-    for k, student in enumerate(recorder.students, start=1):
+    for k, student in enumerate(students, start=1):
         alpha = min(1 - 1 / (k + 1), 0.999)
         expected = [
             alpha * t + (1 - alpha) * s for t, s in zip(expected, student)
@@ -142,24 +127,107 @@ def test_hook_updates_the_teacher_after_every_step(tmp_path):
     teacher = params(runner.model.teacher.module)
     for t, e in zip(teacher, expected):
         assert torch.allclose(t, e, atol=1e-6)
-    assert int(runner.model.teacher.steps) == 1 + 2 * ITERS
+    assert int(runner.model.teacher.steps) == 1 + len(students)
     assert not all(
         torch.equal(t, s) for t, s in zip(teacher, recorder.students[-1]))
 
 
-def test_teacher_is_checkpointed_and_resumed(tmp_path):
-    full = make_runner(tmp_path / 'full', [MeanTeacherHook()])
+def test_hook_updates_the_teacher_after_every_step(tmp_path):
+    recorder = RecordStudent()
+    runner = make_runner(tmp_path, [MeanTeacherHook(), recorder])
+    runner.train()
+    assert len(recorder.students) == 2 * ITERS
+    assert_teacher_is_ema_of(runner, recorder, recorder.students)
+    # the step watchers are removed when training ends
+    assert not runner.optim_wrapper.optimizer._optimizer_step_post_hooks
+
+
+def test_accumulated_iterations_do_not_update_the_teacher(tmp_path):
+    """accumulative_counts=2: 6 iterations, the optimiser steps after the
+    2nd, 4th and 6th only, and the teacher follows those 3 steps."""
+    recorder = RecordStudent()
+    runner = make_runner(
+        tmp_path, [MeanTeacherHook(), recorder],
+        optim_wrapper=dict(
+            optimizer=dict(type='Adam', lr=0.01), accumulative_counts=2))
+    runner.train()
+    students = recorder.students
+    assert len(students) == 2 * ITERS
+    # odd iterations only accumulate: the student does not move
+    for before, after in zip([recorder.teacher_at_start] + students[1::2],
+                             students[0::2]):
+        assert all(torch.equal(b, a) for b, a in zip(before, after))
+    assert_teacher_is_ema_of(runner, recorder, students[1::2])
+
+
+@OPTIM_WRAPPERS.register_module(force=True)
+class CPUScaledOptimWrapper(AmpOptimWrapper):
+    """mmengine's AMP loss scaling (its backward and step) with torch's CPU
+    GradScaler: mmengine's AmpOptimWrapper itself requires a GPU. Mixed
+    precision is left out; what matters here is the skipped step."""
+
+    optim_context = OptimWrapper.optim_context
+
+    def __init__(self, optimizer, **kwargs):
+        OptimWrapper.__init__(self, optimizer, **kwargs)
+        self.loss_scaler = torch.amp.GradScaler('cpu')
+        self._scale_update_param = None
+        self.cast_dtype = None
+
+
+class PoisonIters(Hook):
+    """Make the student's features NaN at the given iterations, so that
+    the loss scaler finds non-finite gradients and skips the step."""
+
+    def __init__(self, iters):
+        self.iters = iters
+
+    def before_train(self, runner):
+        runner.model.student.backbone.register_forward_hook(
+            lambda module, args, out: tuple(
+                o * float('nan') if runner.iter in self.iters else o
+                for o in out))
+
+
+def test_skipped_amp_steps_do_not_update_the_teacher(tmp_path):
+    poisoned = (1, 4)
+    recorder = RecordStudent()
+    runner = make_runner(
+        tmp_path, [MeanTeacherHook(), recorder, PoisonIters(poisoned)],
+        optim_wrapper=dict(
+            type='CPUScaledOptimWrapper',
+            optimizer=dict(type='Adam', lr=0.01)))
+    runner.train()
+    students = recorder.students
+    assert runner.optim_wrapper.loss_scaler.get_scale() == 2.0**16 / 4
+    for i in poisoned:  # the student did not move: the step was skipped
+        assert all(torch.equal(b, a)
+                   for b, a in zip(students[i - 1], students[i]))
+    stepped = [s for i, s in enumerate(students) if i not in poisoned]
+    assert len(stepped) == 2 * ITERS - 2
+    assert_teacher_is_ema_of(runner, recorder, stepped)
+
+
+@pytest.mark.parametrize('interval', [1, 2])
+def test_teacher_is_checkpointed_and_resumed(tmp_path, interval):
+    """With interval=2 the run stops after 3 steps (one update), so the
+    resumed run must know that its first step is the 4th to update after
+    the 4th and the 6th, as the uninterrupted run does."""
+    full = make_runner(tmp_path / 'full', [MeanTeacherHook(interval)])
     full.train()
-    ckpt = torch.load(
+    saved = torch.load(
         tmp_path / 'full' / 'epoch_1.pth',
         map_location='cpu',
-        weights_only=False)['state_dict']
-    assert int(ckpt['teacher.steps']) == 1 + ITERS
+        weights_only=False)
+    ckpt = saved['state_dict']
+    assert saved['mean_teacher_optimizer_steps'] == ITERS
+    assert int(ckpt['teacher.steps']) == 1 + ITERS // interval
+    assert int(full.model.teacher.steps) == 1 + 2 * ITERS // interval
     assert any(k.startswith('teacher.module.backbone') for k in ckpt)
 
     recorder = RecordStudent()
     resumed = make_runner(
-        tmp_path / 'resumed', [MeanTeacherHook(), recorder],
+        tmp_path / 'resumed', [MeanTeacherHook(interval), recorder],
         resume=True,
         load_from=str(tmp_path / 'full' / 'epoch_1.pth'))
     resumed.train()
@@ -199,3 +267,36 @@ def test_hook_refuses_a_model_without_teacher(tmp_path):
         runner.train()
     with pytest.raises(ValueError, match='interval'):
         MeanTeacherHook(interval=0)
+
+
+class CountUpdates(nn.Module):
+    """A model that only counts its teacher updates."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+        self.updates = 0
+
+    def update_teacher(self):
+        self.updates += 1
+
+
+def test_every_optimiser_of_a_wrapper_dict_is_watched_once():
+    model = CountUpdates()
+    wrappers = OptimWrapperDict(
+        a=OptimWrapper(torch.optim.SGD(model.a.parameters(), lr=0.1)),
+        b=OptimWrapper(torch.optim.SGD(model.b.parameters(), lr=0.1)))
+    runner = SimpleNamespace(model=model, optim_wrapper=wrappers)
+    hook = MeanTeacherHook()
+    hook.before_train(runner)
+    hook.before_train(runner)  # e.g. a second runner.train()
+    for wrapper in wrappers.values():
+        assert len(wrapper.optimizer._optimizer_step_post_hooks) == 1
+    hook.after_train_iter(runner, 0)  # nothing stepped
+    assert model.updates == 0
+    wrappers['b'].step()
+    hook.after_train_iter(runner, 1)
+    wrappers['a'].step()
+    wrappers['b'].step()  # both in one iteration: one step of the system
+    hook.after_train_iter(runner, 2)
+    assert model.updates == 2 and hook.optimizer_steps == 2

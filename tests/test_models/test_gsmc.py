@@ -107,9 +107,21 @@ def test_teacher_starts_as_a_frozen_copy_of_the_student():
     assert params_equal(model.student, teacher)
 
 
-def test_teacher_sees_the_flipped_view_in_train_mode():
+@pytest.mark.parametrize('view_batching,student_calls',
+                         [('separate', [2, 2]), ('joint', [4])])
+def test_teacher_sees_the_flipped_view_in_train_mode(view_batching,
+                                                     student_calls):
     torch.manual_seed(0)
-    model = build_system().train()
+    model = MODELS.build(
+        dict(
+            type='MeanTeacherClassifier',
+            student=dict(
+                type='FERClassifier',
+                backbone=R18,
+                view_batching=view_batching,
+                head=dict(type='GSMCHead', num_classes=7,
+                          in_channels=512))))
+    model.train()
     seen = []
     model.teacher.module.backbone.register_forward_hook(
         lambda m, args, out: seen.append((args[0].detach(), m.training)))
@@ -119,7 +131,7 @@ def test_teacher_sees_the_flipped_view_in_train_mode():
     x = torch.randn(2, 3, 64, 64)
     losses = model.loss(x, samples(2))
     assert set(losses) == {'loss_cls', 'loss_att', 'loss_distill'}
-    assert student_sizes == [4]  # both student views in one call
+    assert student_sizes == student_calls
     assert len(seen) == 1
     assert torch.equal(seen[0][0], flip_width(x)) and seen[0][1]
     sum(losses.values()).backward()

@@ -4,6 +4,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.hooks import Hook
+from mmengine.runner import IterBasedTrainLoop
 from mmpretrain.registry import HOOKS
 
 from mmfer.utils.atomic_io import atomic_write_text
@@ -11,6 +12,21 @@ from mmfer.utils.atomic_io import atomic_write_text
 TOP1 = 'accuracy/top1'
 MEAN_CLASS = 'single-label/recall'
 CONFUSION = 'confusion_matrix/result'
+UNIT_WORDS = dict(epoch='epoch', iter='iteration')
+
+
+def progress_unit(runner) -> str:
+    """How the runner's training loop counts progress.
+
+    Args:
+        runner (Runner): The runner.
+
+    Returns:
+        str: ``'iter'`` under an ``IterBasedTrainLoop``, else ``'epoch'``
+        (also when no training loop was built, e.g. ``runner.val()``).
+    """
+    loop = getattr(runner, '_train_loop', None)
+    return 'iter' if isinstance(loop, IterBasedTrainLoop) else 'epoch'
 
 
 def format_confusion(matrix, classes: Sequence[str]) -> str:
@@ -41,11 +57,20 @@ class FERReportHook(Hook):
     """Report FER accuracy honestly.
 
     FER benchmarks have no validation split, so the test split is evaluated
-    after every epoch. The headline is the **last epoch's** test accuracy;
-    the best epoch is shown separately and labelled, since picking it uses
-    the test labels. ``<work_dir>/fer_results.json`` is updated after every
-    evaluation and both go to the log at the end of training; the per-epoch
-    history survives ``--resume``.
+    during training. The headline is the **last evaluation's** test
+    accuracy; the best evaluation is shown separately and labelled, since
+    picking it uses the test labels. ``<work_dir>/fer_results.json`` is
+    updated after every evaluation and both go to the log at the end of
+    training; the history survives ``--resume``.
+
+    Evaluations are keyed by the training progress they were made at: the
+    number of finished epochs (key ``'epoch'``) under an
+    ``EpochBasedTrainLoop``, the number of finished iterations (key
+    ``'iter'``) under an ``IterBasedTrainLoop``. The file holds ``unit``
+    (that key), ``headline`` (``'last_epoch'`` or ``'last_iter'``), the last
+    and the best record under ``last_<unit>`` and ``best_<unit>``, and the
+    ``history``. Each record holds its key, ``top1`` and, when the
+    evaluator computes it, ``mean_class_acc``.
 
     Args:
         out_file (str): File name under ``work_dir`` for the summary.
@@ -61,7 +86,7 @@ class FERReportHook(Hook):
     def after_val_epoch(self,
                         runner,
                         metrics: Optional[Dict[str, float]] = None) -> None:
-        """Record this epoch's test metrics and update the results file.
+        """Record this evaluation's test metrics and update the file.
 
         Args:
             runner (Runner): The runner.
@@ -69,34 +94,41 @@ class FERReportHook(Hook):
         """
         if not metrics or TOP1 not in metrics:
             return
-        record = dict(epoch=runner.epoch, top1=float(metrics[TOP1]))
+        unit = progress_unit(runner)
+        done = runner.iter if unit == 'iter' else runner.epoch
+        record = {unit: done, 'top1': float(metrics[TOP1])}
         if MEAN_CLASS in metrics:
             record['mean_class_acc'] = float(metrics[MEAN_CLASS])
-        self.history = [r for r in self.history if r['epoch'] < runner.epoch]
+        self.history = [r for r in self.history if r[unit] < done]
         self.history.append(record)
         self._dump(runner)
 
     def after_train(self, runner) -> None:
-        """Log the last-epoch headline and the best epoch.
+        """Log the last-evaluation headline and the best evaluation.
 
         Args:
             runner (Runner): The runner.
         """
         if not self.history:
             return
+        unit = progress_unit(runner)
         summary = self._dump(runner)
+        word = UNIT_WORDS[unit]
         runner.logger.info(
-            'FER result -- headline = LAST epoch on the test split: '
-            f'{self._describe(summary["last_epoch"])}. Best epoch (selected '
-            'on the test split, optimistic, reference only): '
-            f'{self._describe(summary["best_epoch"])}.')
+            f'FER result -- headline = LAST {word} on the test split: '
+            f'{self._describe(summary[f"last_{unit}"], unit)}. Best {word} '
+            '(selected on the test split, optimistic, reference only): '
+            f'{self._describe(summary[f"best_{unit}"], unit)}.')
 
     def _dump(self, runner) -> dict:
-        summary = dict(
-            headline='last_epoch',
-            last_epoch=self.history[-1],
-            best_epoch=max(self.history, key=lambda r: r['top1']),
-            history=self.history)
+        unit = progress_unit(runner)
+        summary = {
+            'unit': unit,
+            'headline': f'last_{unit}',
+            f'last_{unit}': self.history[-1],
+            f'best_{unit}': max(self.history, key=lambda r: r['top1']),
+            'history': self.history,
+        }
         if runner.rank == 0:
             atomic_write_text(
                 osp.join(runner.work_dir, self.out_file),
@@ -128,7 +160,7 @@ class FERReportHook(Hook):
         runner.logger.info(text)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Keep the per-epoch history in the checkpoint.
+        """Keep the evaluation history in the checkpoint.
 
         Args:
             runner (Runner): The runner.
@@ -139,8 +171,10 @@ class FERReportHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Restore the history when resuming (not for ``load_from``).
 
-        A checkpoint is saved before its epoch is evaluated, so that epoch's
-        record comes from the results file of the interrupted run.
+        A checkpoint is saved before the evaluation at its epoch or
+        iteration, so that evaluation's record comes from the results file
+        of the interrupted run. Records the run made after the checkpoint
+        are dropped: the resumed run makes them again.
 
         Args:
             runner (Runner): The runner.
@@ -148,21 +182,24 @@ class FERReportHook(Hook):
         """
         if not getattr(runner, '_resume', False):
             return
-        epoch = checkpoint.get('meta', {}).get('epoch', 0)
+        unit = progress_unit(runner)
+        done = checkpoint.get('meta', {}).get(unit, 0)
         records = {
-            r['epoch']: r
-            for r in checkpoint.get('fer_report_history', [])
+            r[unit]: r
+            for r in checkpoint.get('fer_report_history', []) if unit in r
         }
         path = osp.join(runner.work_dir, self.out_file)
         if osp.isfile(path):
             with open(path) as f:
                 for record in json.load(f).get('history', []):
-                    records.setdefault(record['epoch'], record)
-        self.history = [records[e] for e in sorted(records) if e <= epoch]
+                    if unit in record:
+                        records.setdefault(record[unit], record)
+        self.history = [records[k] for k in sorted(records) if k <= done]
 
     @staticmethod
-    def _describe(record: Dict[str, float]) -> str:
-        text = f'epoch {record["epoch"]}: top-1 {record["top1"]:.2f}%'
+    def _describe(record: Dict[str, float], unit: str) -> str:
+        text = (f'{UNIT_WORDS[unit]} {record[unit]}: '
+                f'top-1 {record["top1"]:.2f}%')
         if 'mean_class_acc' in record:
             text += (', mean per-class accuracy '
                      f'{record["mean_class_acc"]:.2f}%')

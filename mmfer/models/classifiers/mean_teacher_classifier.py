@@ -20,12 +20,15 @@ class MeanTeacherClassifier(BaseModel):
 
     The teacher is a parameter EMA of the student (mmengine averaged model,
     built from ``ema``), never trained by gradients. At each training step
-    the student computes its views in one backbone call, the teacher gives
-    logits on one view without gradients, and the student's head receives
-    both (``teacher_logits``). The teacher is updated after every optimiser
-    step by :class:`mmfer.engine.MeanTeacherHook`, which must be in
-    ``custom_hooks``. Teacher weights and its update count live in the
-    model's state dict, so checkpoints save and resume them.
+    the student computes its views (as its ``view_batching`` says), the
+    teacher gives logits on one view without gradients, and the student's
+    head receives both (``teacher_logits``). The teacher is updated after
+    every real optimiser step by :class:`mmfer.engine.MeanTeacherHook`,
+    which must be in ``custom_hooks``: iterations that only accumulate
+    gradients and AMP steps skipped for inf/nan gradients do not update
+    it. Teacher weights and its update count live in the model's state
+    dict, so checkpoints save and resume them. Without the hook,
+    ``loss()`` warns once the teacher has missed two training steps.
 
     Args:
         student (dict | FERClassifier): The student classifier.
@@ -88,6 +91,9 @@ class MeanTeacherClassifier(BaseModel):
         self.teacher_mode = teacher_mode
         self.predict_with = predict_with
         self._steps_since_update = 0
+        # Set by MeanTeacherHook, which updates on real optimiser steps
+        # only: then loss() calls without an update are expected.
+        self.teacher_updated_by_hook = False
         self.reset_teacher()
 
     def init_weights(self) -> None:
@@ -194,6 +200,8 @@ class MeanTeacherClassifier(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}".')
 
     def _warn_if_teacher_is_frozen(self) -> None:
+        if self.teacher_updated_by_hook:
+            return
         self._steps_since_update += 1
         if self._steps_since_update == 3:
             print_log(
