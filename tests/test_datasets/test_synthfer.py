@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Tests of the SynthFER generator (``mmfer.datasets.synthfer``)."""
+"""Tests of the SynthFER generator (tools/dataset_converters/synthfer)."""
 import json
 import os
 import os.path as osp
@@ -10,10 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from mmfer.datasets import synthfer as sf
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'make_synthfer.py')
+TOOL_DIR = osp.join(REPO, 'tools', 'dataset_converters')
+TOOL = osp.join(TOOL_DIR, 'make_synthfer.py')
+sys.path.insert(0, TOOL_DIR)
+
+import synthfer as sf  # noqa: E402
 NUM_TRAIN, NUM_TEST, SIZE = 40, 14, 100
 
 
@@ -48,7 +50,7 @@ def _points(path):
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp('synthfer') / 'synthfer'
     meta = _generate(out, seed=0, workers=1)
-    assert meta is not None
+    assert meta == sf.read_meta(str(out))
     return str(out)
 
 
@@ -62,6 +64,12 @@ def test_layout_and_formats(dataset):
                      [f'test_{i:04d}.jpg' for i in range(1, NUM_TEST + 1)])
     assert all(len(row) == 2 and row[1] in '1234567' for row in rows)
 
+    # the reference: the first face of each split, rendered in memory
+    rendered = {
+        spec.name: sf.render_face(spec, seed=0, size=SIZE)
+        for split, num in (('train', NUM_TRAIN), ('test', NUM_TEST))
+        for spec in sf.plan_split(0, split, num, 0.1)[:1]
+    }
     for name in names:
         paths = sf.sample_paths(dataset, name[:-4])
         img = cv2.imread(paths['aligned'])
@@ -75,8 +83,11 @@ def test_layout_and_formats(dataset):
         for line in manual[:5]:
             xy = line.split(' ')
             assert len(xy) == 2 and all(len(v.split('.')[1]) == 2 for v in xy)
-        gender, race, age = (int(v) for v in manual[5:])
-        assert 0 <= gender <= 2 and 0 <= race <= 2 and 0 <= age <= 4
+        if name in rendered:  # the files hold what was rendered
+            face = rendered[name]
+            assert [int(v) for v in manual[5:]] == list(face.attributes)
+            with open(paths['aligned'], 'rb') as f:
+                assert f.read() == face.jpeg
         auto = _points(paths['auto'])
         assert auto.shape == (37, 2)
         with open(paths['auto']) as f1, open(paths['aligned_lmk']) as f2:
@@ -112,7 +123,7 @@ def test_landmarks_lie_in_image(dataset):
 
 def test_determinism_and_workers(dataset, tmp_path):
     same = _generate(tmp_path / 'same', seed=0, workers=2)
-    assert same is not None
+    assert same == sf.read_meta(dataset)
     assert _tree_bytes(dataset) == _tree_bytes(tmp_path / 'same')
     _generate(tmp_path / 'other', seed=1, workers=2)
     ref, other = _tree_bytes(dataset), _tree_bytes(tmp_path / 'other')
@@ -205,9 +216,10 @@ def test_refuses_foreign_folder(tmp_path):
                           capture_output=True,
                           text=True)
     assert proc.returncode == 1 and 'force' in proc.stderr
-    assert _generate(out, num_train=8, num_test=4, force=True) is not None
+    meta = _generate(out, num_train=8, num_test=4, force=True)
     assert not (out / 'precious.txt').exists()
-    assert sf.read_meta(str(out)) is not None
+    assert sf.read_meta(str(out)) == meta
+    assert meta['counts']['train']['total'] == 8
 
 
 def test_idempotent_rerun(tmp_path):
@@ -230,8 +242,31 @@ def test_idempotent_rerun(tmp_path):
         _generate(out, seed=4, num_train=8, num_test=4)
     assert json.loads(meta_path.read_text())['seed'] == 3
     meta = _generate(out, seed=4, num_train=8, num_test=4, force=True)
-    assert meta is not None and meta['seed'] == 4
+    assert meta['seed'] == 4
     assert json.loads(meta_path.read_text())['seed'] == 4
+
+
+def test_cli_never_imports_the_training_stack(tmp_path):
+    # Rendering workers unpickle their task function by module name; it must
+    # resolve without importing mmfer (and with it torch and mmengine) in the
+    # parent or in any worker. ``-X importtime`` reports every import of
+    # every process, forked workers included.
+    out = tmp_path / 'out'
+    proc = subprocess.run([
+        sys.executable, '-X', 'importtime', TOOL, '--out',
+        str(out), '--num-train', '8', '--num-test', '4', '--workers', '2'
+    ],
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    imported = {
+        line.rsplit('|', 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith('import time:')
+    }
+    assert 'synthfer' in imported and 'cv2' in imported
+    assert not imported & {'mmfer', 'torch', 'mmengine', 'mmcv'}
+    assert len(_labels(out)) == 12
 
 
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):

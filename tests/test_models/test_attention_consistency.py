@@ -11,7 +11,11 @@ from mmfer.models import (AttentionConsistencyLoss, class_activation_maps,
 
 
 def eac_flip_grid(att: torch.Tensor) -> torch.Tensor:
-    """EAC's grid_sample mirror, rebuilt from the spec (eac_gsmc.md 1.3)."""
+    """EAC's grid_sample mirror (official ``src/utils.py`` flip grid).
+
+    ``x = -(2j / (w - 1) - 1)``, ``y = 2i / (h - 1) - 1``, bilinear,
+    border padding, ``align_corners=True``.
+    """
     n, _, h, w = att.shape
     xs = -(2 * torch.arange(w, dtype=torch.float32) / (w - 1) - 1)
     ys = 2 * torch.arange(h, dtype=torch.float32) / (h - 1) - 1

@@ -1,11 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Face-recognition weights -> mmpretrain ResNet (mmfer.utils.face_weights).
+"""Face-recognition weights -> mmpretrain ResNet (the model converter).
 
 Each of the four layouts is built from a randomly initialised reference
 model (torchvision ResNet-18; a Caffe-style ResNet-50 written below), and
 the converted mmpretrain backbone must compute the same feature maps.
 """
 import argparse
+import hashlib
 import os
 import os.path as osp
 import pickle
@@ -24,11 +25,14 @@ from mmpretrain.registry import MODELS
 
 import mmfer.models.backbones  # noqa: F401  (registers FaceResNet)
 from mmfer.models.backbones import FaceResNet
-from mmfer.utils import face_weights as fw
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'model_converters',
-                'face_weights_to_mmpretrain.py')
+TOOL_DIR = osp.join(REPO, 'tools', 'model_converters')
+TOOL = osp.join(TOOL_DIR, 'face_weights_to_mmpretrain.py')
+sys.path.insert(0, TOOL_DIR)
+
+import face_weights as fw  # noqa: E402
+import face_weights_to_mmpretrain as cli  # noqa: E402
 R18_KEYS = 120  # mmpretrain ResNet-18 state dict (torchvision: + fc.*)
 R50_KEYS = 318
 
@@ -460,11 +464,11 @@ def test_cli_end_to_end(tv_r18, tmp_path, monkeypatch):
     assert set(ckpt) == {'state_dict', 'meta'}
     assert ckpt['meta']['layout'] == 'torchvision'
     assert ckpt['meta']['source'] == 'resnet18_msceleb.pth'
-    assert len(ckpt['meta']['source_sha256']) == 64
+    assert ckpt['meta']['source_sha256'] == hashlib.sha256(
+        src.read_bytes()).hexdigest()
     assert not [p for p in os.listdir(dst.parent) if p.endswith('.tmp')]
 
-    # init_cfg=Pretrained with the fallback to full unpickling forbidden
-    monkeypatch.setenv('MMFER_WEIGHTS_ONLY', '1')
+    # init_cfg=Pretrained through mmfer's weights-only loader
     model = MODELS.build(
         dict(
             type='ResNet',
@@ -485,11 +489,6 @@ def test_cli_end_to_end(tv_r18, tmp_path, monkeypatch):
 
 
 def test_cli_fails_loudly_in_process(tv_r18, tmp_path):
-    sys.path.insert(0, osp.dirname(TOOL))
-    try:
-        import face_weights_to_mmpretrain as cli
-    finally:
-        sys.path.remove(osp.dirname(TOOL))
     assert cli.LAYOUTS == fw.LAYOUTS
     state = OrderedDict(tv_r18.state_dict())
     del state['layer1.0.bn1.running_var']

@@ -10,42 +10,14 @@ Running it again with the same parameters is a no-op, so build scripts may
 call it unconditionally.
 """
 import argparse
-import importlib.util
 import logging
-import os.path as osp
 import sys
 import time
-from types import ModuleType
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MODULE_NAME = 'mmfer.datasets.synthfer'
-
-
-def load_synthfer() -> ModuleType:
-    """Import ``mmfer.datasets.synthfer`` without importing ``mmfer``.
-
-    ``mmfer/__init__.py`` imports the whole OpenMMLab stack (seconds), while
-    the generator only needs numpy and OpenCV, so the module is loaded from
-    its file and registered under its package name: worker processes that
-    are forked find it, and spawned ones import it the ordinary way.
-
-    Returns:
-        ModuleType: The generator module.
-    """
-    if MODULE_NAME in sys.modules:
-        return sys.modules[MODULE_NAME]
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    path = osp.join(REPO_ROOT, *MODULE_NAME.split('.')) + '.py'
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[MODULE_NAME]
-        raise
-    return module
+# The renderer lives beside this script (the script's folder is on
+# ``sys.path``): it needs numpy and OpenCV only, so generating the data set
+# never imports torch, mmengine or mmfer.
+from synthfer import generate_synthfer
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -96,7 +68,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s - %(message)s')
     start = time.perf_counter()
     try:
-        meta = load_synthfer().generate_synthfer(
+        meta = generate_synthfer(
             args.out,
             seed=args.seed,
             num_train=args.num_train,

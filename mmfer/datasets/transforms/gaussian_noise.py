@@ -9,7 +9,7 @@ from mmpretrain.registry import TRANSFORMS
 class RandomGaussianNoise(BaseTransform):
     """Add i.i.d. Gaussian pixel noise to a uint8 image with a probability.
 
-    EAC's ``add_g`` (spec eac_gsmc.md 1.1): with probability ``prob``,
+    EAC's ``add_g`` (official ``src/dataset.py``): with probability ``prob``,
     ``img = clip(img + N(0, var), 0, 255).astype(uint8)`` with one draw per
     pixel and channel (``astype`` truncates, as in the official code). EAC
     applies it to the raw image of view 1 only, before resizing.

@@ -9,8 +9,9 @@ def flip_width(x: torch.Tensor) -> torch.Tensor:
     view of the input images, and the re-alignment of a flipped view's class
     activation maps, both go through it, so the two always agree.
 
-    EAC builds the same mirror with ``F.grid_sample`` on a flip grid, which
-    matches this exact flip to about 1e-6 in float32 (spec eac_gsmc.md 1.3).
+    EAC builds the same mirror with ``F.grid_sample`` on a flip grid
+    (``align_corners=True``), which matches this exact flip to about 1e-6 in
+    float32 only, because the float32 grid coordinates are not exact.
 
     Args:
         x (torch.Tensor): A tensor of shape ``(N, C, H, W)``.

@@ -38,8 +38,10 @@ SynthFER's 37-point landmark layout (``SYNTHFER_LANDMARK_NAMES``; *left* and
            right corner, lower right, lower middle, lower left
     35-36  inner mouth: upper middle, lower middle
 
-The module only needs numpy and OpenCV so that the converter script can use
-it without importing torch or mmengine.
+The module lives beside ``make_synthfer.py``, its command line, rather than
+in the ``mmfer`` package: training reads SynthFER with ``RAFDBDataset`` and
+never renders it, and the renderer needs numpy and OpenCV only, so
+generating a data set imports neither torch nor mmengine.
 """
 import json
 import logging
