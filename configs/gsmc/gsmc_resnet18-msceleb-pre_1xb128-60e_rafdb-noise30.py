@@ -1,6 +1,7 @@
 # GSMC, MS-Celeb-1M ResNet-18, RAF-DB with EAC's public 30% noise file. The
-# official script reads a noise file but trains on clean labels (spec 0.6);
-# this applies its recipe to the noisy labels. Batch 128, 224 px, seed 42.
+# official script reads noise02.txt but never uses it and trains on the
+# clean labels of train_labels.csv; this applies its recipe to the noisy
+# labels. Batch 128, 224 px, seed 42.
 _base_ = [
     '../_base_/datasets/rafdb.py', '../_base_/default_runtime.py',
     './_base_/gsmc_resnet18.py', './_base_/gsmc_transforms.py'

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""FERClassifier: views in one backbone call, plain-cost prediction."""
+"""FERClassifier: one backbone call per view (or one for all), plain-cost
+prediction."""
 import pytest
 import torch
 from mmengine.dataset import default_collate, pseudo_collate
@@ -49,7 +50,8 @@ class BackboneCalls:
 def test_defaults_and_argument_checks():
     model = build()
     assert isinstance(model.data_preprocessor, FERDataPreprocessor)
-    assert model.num_views == 2 and model.view_batching == 'joint'
+    # the official scripts' one pass per view unless asked otherwise
+    assert model.num_views == 2 and model.view_batching == 'separate'
     assert build('LinearClsHead').num_views == 1
     with pytest.raises(ValueError, match='view_batching'):
         build(view_batching='both')
@@ -62,14 +64,19 @@ def test_predict_costs_one_backbone_call_on_one_view():
     x = torch.randn(3, 3, 64, 64)
     preds = model.predict(x, samples(3))
     assert calls.sizes == [3]
-    assert len(preds) == 3 and 'pred_label' in preds[0]
+    # the head's scores of that one pass over x (not of its mirror)
+    with torch.no_grad():
+        logits = model.head.fc(model.backbone(x)[-1].mean(dim=(2, 3)))
+    torch.testing.assert_close(
+        torch.stack([p.pred_score for p in preds]), logits.softmax(1))
+    assert [int(p.pred_label) for p in preds] == logits.argmax(1).tolist()
     with pytest.raises(ValueError, match='MultiView'):
         model.predict([x, x])
 
 
 def test_joint_training_views_are_one_batch_with_the_mirror():
     torch.manual_seed(0)
-    model = build()
+    model = build(view_batching='joint')
     calls = BackboneCalls(model)
     x = torch.randn(4, 3, 64, 64)
     model.loss(x, samples(4))
@@ -81,7 +88,7 @@ def test_joint_training_views_are_one_batch_with_the_mirror():
 
 def test_separate_batching_runs_one_call_per_view():
     torch.manual_seed(0)
-    model = build(view_batching='separate')
+    model = build()
     calls = BackboneCalls(model)
     x = torch.randn(4, 3, 64, 64)
     model.loss(x, samples(4))
@@ -94,7 +101,7 @@ def test_joint_and_separate_differ_only_by_batch_statistics():
     # train mode BatchNorm normalises the joint batch with statistics of
     # both views, the official two passes each view with its own.
     torch.manual_seed(0)
-    joint = build()
+    joint = build(view_batching='joint')
     separate = build(view_batching='separate')
     separate.load_state_dict(joint.state_dict())
     x = torch.randn(4, 3, 64, 64)
@@ -109,7 +116,7 @@ def test_joint_and_separate_differ_only_by_batch_statistics():
 
 def test_pipeline_views_are_used_as_given():
     torch.manual_seed(0)
-    model = build()
+    model = build(view_batching='joint')
     calls = BackboneCalls(model)
     v1, v2 = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64)
     model.loss([v1, v2], samples(2))

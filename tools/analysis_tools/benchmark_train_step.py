@@ -10,7 +10,7 @@ step, images per second and peak memory. Example::
         configs/baseline/r18_rafdb_noise30.py \\
         configs/eac/r18_rafdb_noise30.py \\
         --batch-size 64 --img-size 224 \\
-        --variant eac-separate:model.view_batching=separate
+        --variant eac-joint:model.view_batching=joint
 """
 import argparse
 import os.path as osp

@@ -1,19 +1,27 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Compare FER methods over several seeds: mean +- std of the last epoch.
+"""Compare FER methods over seeds: mean +- std of the last epoch.
 
 Trains and tests every config with every seed through
 :func:`mmfer.apis.train_and_test` (one run after another, in this process)
-and prints, per config, the mean and the sample standard deviation over
-seeds of the last-epoch test top-1 and mean per-class accuracy. The table
+and prints, per config, the mean and the sample standard deviation over the
+runs of the last-epoch test top-1 and mean per-class accuracy. The table
 and every run's numbers are also written to
 ``<work-dir>/compare_methods.json``.
+
+``--seeds`` sets the training seed (``randomness.seed``: initialisation,
+data order, augmentation); the noisy labels stay the config's draw. With
+``--noise-seeds`` the label noise is drawn again as well
+(``train_dataloader.dataset.noise_seed``, for configs with seeded noise):
+every training seed with every noise seed, or seed ``i`` with noise seed
+``i`` with ``--paired``. The table says which of the two were varied.
 
 Example::
 
     python tools/analysis_tools/compare_methods.py \\
         --configs configs/baseline/r18_synthfer_noise30.py \\
                   configs/eac/r18_synthfer_noise30.py \\
-        --seeds 0 1 2 --work-dir work_dirs/compare
+        --seeds 0 1 2 --noise-seeds 0 1 2 --paired \\
+        --work-dir work_dirs/compare
 """
 import argparse
 import json
@@ -21,13 +29,13 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 
 from mmfer.apis import train_and_test  # noqa: E402
 
@@ -35,7 +43,16 @@ TOP1 = 'accuracy/top1'
 MEAN_CLASS = 'single-label/recall'
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` if
+            ``None``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
     parser = argparse.ArgumentParser(
         description='Train and test configs over seeds; report the '
         'last-epoch test accuracy as mean +- std.')
@@ -46,7 +63,20 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         type=int,
         default=[0, 1, 2],
-        help='random seeds (default: 0 1 2)')
+        help='training seeds, randomness.seed (default: 0 1 2)')
+    parser.add_argument(
+        '--noise-seeds',
+        nargs='+',
+        type=int,
+        default=None,
+        help='also redraw the label noise with these seeds '
+        '(train_dataloader.dataset.noise_seed); default: keep each '
+        "config's noise draw")
+    parser.add_argument(
+        '--paired',
+        action='store_true',
+        help='run seed i with noise seed i (the two lists must be equally '
+        'long) instead of every seed with every noise seed')
     parser.add_argument(
         '--work-dir',
         default=osp.join('work_dirs', 'compare_methods',
@@ -59,14 +89,18 @@ def parse_args() -> argparse.Namespace:
         default={},
         help='overrides applied to every config, e.g. '
         'train_cfg.max_epochs=30')
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.paired and args.noise_seeds is None:
+        parser.error('--paired pairs --seeds with --noise-seeds; give '
+                     '--noise-seeds too')
+    return args
 
 
 def summarise(values: Sequence[float]) -> Dict[str, float]:
     """Mean and sample standard deviation (0 for one value).
 
     Args:
-        values (Sequence[float]): One value per seed.
+        values (Sequence[float]): One value per run.
 
     Returns:
         dict: ``mean``, ``std`` and ``n``.
@@ -88,7 +122,7 @@ def format_table(summary: Dict[str, Dict[str, dict]]) -> str:
     """
     width = max([len('config')] + [len(name) for name in summary])
     lines = [
-        f'{"config":<{width}}  {"seeds":>5}  {"top-1 (%)":>15}  '
+        f'{"config":<{width}}  {"runs":>5}  {"top-1 (%)":>15}  '
         f'{"mean per-class (%)":>18}'
     ]
     for name, stats in summary.items():
@@ -115,41 +149,179 @@ def config_name(config: str) -> str:
     return osp.splitext(rel)[0]
 
 
-def run_all(configs: Sequence[str], seeds: Sequence[int], work_dir: str,
-            cfg_options: dict) -> Dict[str, List[dict]]:
-    """Train and test every config with every seed.
+def seed_pairs(seeds: Sequence[int],
+               noise_seeds: Optional[Sequence[int]] = None,
+               paired: bool = False) -> List[Tuple[int, Optional[int]]]:
+    """The (training seed, noise seed) of each run of one config.
 
     Args:
-        configs (Sequence[str]): Config files.
-        seeds (Sequence[int]): Seeds.
-        work_dir (str): Parent folder of the runs.
+        seeds (Sequence[int]): Training seeds.
+        noise_seeds (Sequence[int], optional): Noise seeds; ``None`` keeps
+            the config's noise draw (noise seed ``None`` in every pair).
+        paired (bool): Pair ``seeds[i]`` with ``noise_seeds[i]`` instead of
+            taking every combination.
+
+    Returns:
+        list[tuple[int, int | None]]: The pairs, training seed major.
+    """
+    if noise_seeds is None:
+        return [(seed, None) for seed in seeds]
+    if paired:
+        if len(seeds) != len(noise_seeds):
+            raise ValueError(
+                f'--paired needs as many --seeds ({list(seeds)}) as '
+                f'--noise-seeds ({list(noise_seeds)}); give lists of equal '
+                'length or drop --paired to run every combination.')
+        return list(zip(seeds, noise_seeds))
+    return [(seed, noise) for seed in seeds for noise in noise_seeds]
+
+
+def spread_label(seeds: Sequence[int],
+                 noise_seeds: Optional[Sequence[int]] = None,
+                 paired: bool = False) -> str:
+    """Say what the mean +- std is taken over.
+
+    Args:
+        seeds (Sequence[int]): Training seeds.
+        noise_seeds (Sequence[int], optional): Noise seeds, if varied.
+        paired (bool): Whether the two were paired.
+
+    Returns:
+        str: E.g. ``'training seeds [0, 1] x noise seeds [0, 1] (4 runs per
+        config)'``.
+    """
+    runs = len(seed_pairs(seeds, noise_seeds, paired))
+    if noise_seeds is None:
+        return (f'training seeds {list(seeds)} ({runs} runs per config); '
+                "noise draw fixed (each config's noise_seed or noise file)")
+    join = 'paired with' if paired else 'x'
+    return (f'training seeds {list(seeds)} {join} noise seeds '
+            f'{list(noise_seeds)} ({runs} runs per config)')
+
+
+def noisy_dataset_key(config: str, cfg_options: dict) -> str:
+    """The config key of the training set's ``noise_seed``.
+
+    Wrappers (``dict(type='RepeatDataset', dataset=...)``) are followed to
+    the innermost dataset.
+
+    Args:
+        config (str): Config file.
         cfg_options (dict): Overrides for every config.
 
     Returns:
-        dict: ``{config name: [{'seed', 'top1', 'mean_class'}, ...]}``.
+        str: E.g. ``'train_dataloader.dataset.noise_seed'``.
+
+    Raises:
+        ValueError: If the training set has no seeded label noise, so a
+            noise seed would change nothing.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    key, dataset = 'train_dataloader.dataset', cfg.train_dataloader.dataset
+    while 'dataset' in dataset:
+        key, dataset = f'{key}.dataset', dataset['dataset']
+    seeded = (
+        dataset.get('noise_rate', 0) > 0
+        or dataset.get('noise_transition') is not None)
+    if dataset.get('noise_file') is not None or not seeded:
+        raise ValueError(
+            f'{config}: --noise-seeds needs seeded label noise, but {key} '
+            f"has noise_file={dataset.get('noise_file')!r}, "
+            f"noise_rate={dataset.get('noise_rate', 0)!r}, "
+            f"noise_transition={dataset.get('noise_transition')!r}: a noise "
+            'seed would change nothing. Set noise_rate (or '
+            'noise_transition) instead of a noise file, e.g. with '
+            '--cfg-options, or drop --noise-seeds.')
+    return f'{key}.noise_seed'
+
+
+def plan_runs(configs: Sequence[str],
+              seeds: Sequence[int],
+              work_dir: str,
+              cfg_options: dict,
+              noise_seeds: Optional[Sequence[int]] = None,
+              paired: bool = False) -> List[dict]:
+    """List every run with its overrides, before any training.
+
+    Args:
+        configs (Sequence[str]): Config files.
+        seeds (Sequence[int]): Training seeds.
+        work_dir (str): Parent folder of the runs.
+        cfg_options (dict): Overrides for every config.
+        noise_seeds (Sequence[int], optional): Noise seeds, if varied.
+        paired (bool): Pair seeds and noise seeds.
+
+    Returns:
+        list[dict]: ``name``, ``config``, ``seed``, ``noise_seed`` (``None``
+        when not varied), ``work_dir`` and ``options`` of each run.
     """
     names = [config_name(c) for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f'--configs lists a config twice: {names}')
-    runs: Dict[str, List[dict]] = {}
+    pairs = seed_pairs(seeds, noise_seeds, paired)
+    plan = []
     for config, name in zip(configs, names):
-        for seed in seeds:
-            run_dir = osp.join(work_dir, name.replace('/', '_'), f'seed{seed}')
+        noise_key = (
+            noisy_dataset_key(config, cfg_options)
+            if noise_seeds is not None else None)
+        for seed, noise_seed in pairs:
             options = dict(cfg_options, **{'randomness.seed': seed})
-            metrics = train_and_test(config, run_dir, options)
-            runs.setdefault(name, []).append(
+            leaf = f'seed{seed}'
+            if noise_seed is not None:
+                options[noise_key] = noise_seed
+                leaf += f'_noise{noise_seed}'
+            plan.append(
                 dict(
+                    name=name,
+                    config=config,
                     seed=seed,
-                    top1=float(metrics[TOP1]),
-                    mean_class=float(metrics[MEAN_CLASS]),
-                    work_dir=run_dir))
+                    noise_seed=noise_seed,
+                    work_dir=osp.join(work_dir, name.replace('/', '_'), leaf),
+                    options=options))
+    return plan
+
+
+def run_all(plan: Sequence[dict]) -> Dict[str, List[dict]]:
+    """Train and test every planned run.
+
+    Args:
+        plan (Sequence[dict]): Runs from :func:`plan_runs`.
+
+    Returns:
+        dict: ``{config name: [{'seed', 'noise_seed', 'top1',
+        'mean_class', 'work_dir'}, ...]}``.
+    """
+    runs: Dict[str, List[dict]] = {}
+    for run in plan:
+        metrics = train_and_test(run['config'], run['work_dir'],
+                                 run['options'])
+        runs.setdefault(run['name'], []).append(
+            dict(
+                seed=run['seed'],
+                noise_seed=run['noise_seed'],
+                top1=float(metrics[TOP1]),
+                mean_class=float(metrics[MEAN_CLASS]),
+                work_dir=run['work_dir']))
     return runs
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the comparison and print its table.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` if
+            ``None``.
+    """
+    args = parse_args(argv)
     work_dir = osp.abspath(args.work_dir)
-    runs = run_all(args.configs, args.seeds, work_dir, args.cfg_options)
+    try:
+        plan = plan_runs(args.configs, args.seeds, work_dir, args.cfg_options,
+                         args.noise_seeds, args.paired)
+    except ValueError as err:  # every check runs before any training
+        sys.exit(f'compare_methods: error: {err}')
+    runs = run_all(plan)
     summary = {
         name:
         dict(
@@ -157,14 +329,23 @@ def main() -> None:
             mean_class=summarise([r['mean_class'] for r in records]))
         for name, records in runs.items()
     }
+    label = spread_label(args.seeds, args.noise_seeds, args.paired)
     table = format_table(summary)
     with open(osp.join(work_dir, 'compare_methods.json'), 'w') as f:
         json.dump(
-            dict(summary=summary, runs=runs, cfg_options=args.cfg_options),
+            dict(
+                summary=summary,
+                spread=dict(
+                    label=label,
+                    seeds=args.seeds,
+                    noise_seeds=args.noise_seeds,
+                    paired=args.paired),
+                runs=runs,
+                cfg_options=args.cfg_options),
             f,
             indent=2)
     print('\nClean test split, LAST-epoch model, mean +- sample std over '
-          f'seeds {args.seeds}:\n{table}\nRuns and table: '
+          f'{label}:\n{table}\nRuns and table: '
           f'{osp.join(work_dir, "compare_methods.json")}')
 
 

@@ -1,5 +1,6 @@
-# The EAC recipe for ResNet-18 (spec eac_gsmc.md 1.4): Adam, lr 2e-4,
-# L2 weight decay 1e-4, lr x0.9 after every epoch, 60 epochs.
+# The EAC recipe for ResNet-18 (official src/main.py, with the ResNet-18 lr
+# of the authors' README FAQ): Adam, lr 2e-4, L2 weight decay 1e-4,
+# lr x0.9 after every epoch, 60 epochs.
 optim_wrapper = dict(
     optimizer=dict(type='Adam', lr=2e-4, weight_decay=1e-4))
 param_scheduler = dict(type='ExponentialLR', gamma=0.9, by_epoch=True)

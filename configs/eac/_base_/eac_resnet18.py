@@ -1,14 +1,17 @@
-# EAC (Zhang et al., ECCV 2022): the model of the official ResNet-18 recipe
-# (spec eac_gsmc.md section 1). Inherit it beside a dataset base,
-# ./eac_transforms.py, the Adam schedule and the runtime.
+# EAC (Zhang et al., ECCV 2022): the model of the official recipe
+# (src/model.py, src/loss.py) on the authors' ResNet-18. Inherit it beside a
+# dataset base, ./eac_transforms.py, the Adam schedule and the runtime.
 
 # CE on view 1 + 5 x MSE between its class activation maps (all classes,
 # detached classifier weight) and the mirrored maps of view 2.
 model = dict(
     type='FERClassifier',
-    # 'joint': both views in one backbone batch (joint BatchNorm
-    # statistics); 'separate': one pass per view, as the official script.
-    view_batching='joint',
+    # 'separate': one backbone pass per view, each with its own BatchNorm
+    # statistics, as the official script, whose training step this equals.
+    # 'joint' (both views in one batch) is faster on GPU but its joint
+    # BatchNorm statistics change a step's backbone gradients by as much as
+    # the gradients themselves; it is a switch, not the recipe.
+    view_batching='separate',
     backbone=dict(
         type='ResNet',
         depth=18,

@@ -1,6 +1,6 @@
-# EAC's augmentations and views (spec eac_gsmc.md 1.1), at 224 px, shared
-# by every dataset. All names start with `eac_` so that this file can be
-# inherited beside any dataset base.
+# EAC's augmentations and views (official src/main.py and src/dataset.py),
+# at 224 px, shared by every dataset. All names start with `eac_` so that
+# this file can be inherited beside any dataset base.
 
 eac_img_size = 224
 eac_resize = dict(type='Resize', scale=(eac_img_size, eac_img_size))

@@ -1,5 +1,5 @@
 # GSMC (Huang, Liu, Zhou, CGI 2024): model and schedule of the official
-# script (spec eac_gsmc.md section 2). Inherit it beside a dataset base,
+# script (main.py). Inherit it beside a dataset base,
 # ./gsmc_transforms.py and the runtime; add MeanTeacherHook to custom_hooks.
 
 # Student: CE + 0.9 KL(teacher || student) + 0.2 flip attention
@@ -19,7 +19,10 @@ model = dict(
     predict_with='student',
     student=dict(
         type='FERClassifier',
-        view_batching='joint',
+        # one backbone pass per view, as the official script, whose student
+        # step this equals; 'joint' (one batch, joint BatchNorm statistics)
+        # is a faster switch that changes the gradients.
+        view_batching='separate',
         backbone=dict(
             type='ResNet',
             depth=18,

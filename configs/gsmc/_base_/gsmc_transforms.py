@@ -1,4 +1,4 @@
-# GSMC's augmentations (spec eac_gsmc.md 2.1), at 224 px. The second view is
+# GSMC's augmentations (official main.py), at 224 px. The second view is
 # the mirror of the augmented batch, made by FERClassifier. All names start
 # with `gsmc_` so that this file can be inherited beside any dataset base.
 
