@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 
+import cv2
 import numpy as np
 import pytest
 from fer_replicas import (AFFECTNET_BOX, AFFECTNET_MARK, affectnet_landmarks,
@@ -11,6 +12,7 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 
 import mmfer  # noqa: F401
 from mmfer.datasets import AFFECTNET_CLASSES, AffectNetDataset
+from mmfer.datasets.noise import flip_labels, symmetric_transition
 
 PIPELINE = [dict(type='LoadFERImage'), dict(type='PackFERInputs')]
 LISTS = 'Manually_Annotated_file_lists'
@@ -105,7 +107,11 @@ def test_npy_layout(tmp_path):
     assert [d['gt_label'] for d in infos(test)] == list(range(8))  # str codes
     assert train.get_data_info(0)['img_path'] == osp.join(
         root, 'train_set', 'images', '0.jpg')
-    assert build(root, layout='npy', pipeline=PIPELINE)[3]['inputs'].ndim == 3
+    # sample 3 is the pixels of images/3.jpg, channels first
+    packed = build(root, layout='npy', pipeline=PIPELINE)[3]['inputs']
+    np.testing.assert_array_equal(
+        packed.permute(1, 2, 0).numpy(),
+        cv2.imread(osp.join(root, 'train_set', 'images', '3.jpg')))
     with pytest.raises(ValueError, match='supports neither crop_face'):
         build(root, layout='npy', crop_face=True)
     np.save(
@@ -115,11 +121,15 @@ def test_npy_layout(tmp_path):
 
 
 def test_noise_and_label_map(affectnet):
-    a = build(affectnet, noise_rate=0.4, noise_seed=2)
-    b = build(affectnet, noise_rate=0.4, noise_seed=2)
-    assert [d['gt_label'] for d in infos(a)] == \
-        [d['gt_label'] for d in infos(b)]
-    assert a.noise_report['num_noisy'] == sum(d['is_noisy'] for d in infos(a))
+    a = infos(build(affectnet, noise_rate=0.4, noise_seed=2))
+    # the reference draw: seed 2 flips 40% of the clean labels uniformly
+    clean = [d['clean_label'] for d in a]
+    assert [d['gt_label'] for d in a] == flip_labels(
+        clean, symmetric_transition(7, 0.4), seed=2).tolist()
+    assert [d['is_noisy'] for d in a] == [
+        d['gt_label'] != d['clean_label'] for d in a
+    ]
+    assert sum(d['is_noisy'] for d in a) == 4  # of 14
     clean = infos(build(affectnet, num_classes=8))
     with open(osp.join(affectnet, 'noise.txt'), 'w') as f:
         f.write(''.join(f'{d["name"]} 7\n' for d in clean))

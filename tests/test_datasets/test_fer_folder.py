@@ -2,12 +2,15 @@
 import os
 import os.path as osp
 
+import cv2
+import numpy as np
 import pytest
 from fer_replicas import SFEW_CLASSES, make_fer_folder
 from mmpretrain.registry import DATASETS
 
 import mmfer  # noqa: F401
 from mmfer.datasets import FERDataset
+from mmfer.datasets.noise import flip_labels, symmetric_transition
 
 PIPELINE = [dict(type='LoadFERImage'), dict(type='PackFERInputs')]
 
@@ -36,7 +39,9 @@ def test_class_folders(sfew):
     assert data[4]['name'] == 'Disgust/Disgust_1.png'
     assert data[4]['img_path'] == osp.join(sfew, 'Train', 'Disgust',
                                            'Disgust_1.png')
-    assert train[0]['inputs'].shape == (3, 32, 32)
+    # the packed image is the class folder's file, channels first
+    np.testing.assert_array_equal(train[4]['inputs'].permute(1, 2, 0).numpy(),
+                                  cv2.imread(data[4]['img_path']))
     # the class order comes from the config, not from the folder listing
     order = tuple(reversed(SFEW_CLASSES))
     val = build(sfew, data_prefix='Val', classes=order, split='val')
@@ -79,11 +84,12 @@ def test_annotation_file_and_landmarks(sfew):
 
 def test_noise_and_label_map(sfew):
     a = build(sfew, data_prefix='Train', noise_rate=0.5, noise_seed=1)
-    b = build(sfew, data_prefix='Train', noise_rate=0.5, noise_seed=1)
-    assert [d['gt_label'] for d in infos(a)] == \
-        [d['gt_label'] for d in infos(b)]
-    assert 0 < a.noise_report['num_noisy'] == sum(d['is_noisy']
-                                                  for d in infos(a))
+    # the reference draw: seed 1 flips 50% of the clean labels uniformly
+    clean = [i // 3 for i in range(21)]
+    assert [d['gt_label'] for d in infos(a)] == flip_labels(
+        clean, symmetric_transition(7, 0.5), seed=1).tolist()
+    assert a.noise_report['num_noisy'] == sum(d['is_noisy']
+                                              for d in infos(a)) == 12
     with open(osp.join(sfew, 'noise.txt'), 'w') as f:
         f.write(''.join(f'{d["name"]} 6\n' for d in infos(a)))
     noisy = build(sfew, data_prefix='Train', noise_file='noise.txt')

@@ -3,6 +3,7 @@
 import json
 import os
 import os.path as osp
+import statistics
 
 import pytest
 import torch
@@ -20,6 +21,21 @@ def data_root(tmp_path_factory):
     return make_rafdb(str(tmp_path_factory.mktemp('data') / 'rafdb'))
 
 
+def last_epoch(work_dir: str) -> dict:
+    """The last-epoch record FERReportHook wrote for a run."""
+    with open(osp.join(work_dir, 'fer_results.json')) as f:
+        return json.load(f)['last_epoch']
+
+
+def assert_test_equals_last_epoch(cfg, ckpt, work_dir, tmp_path):
+    """tools/test.py on the last checkpoint reproduces the accuracy that
+    the run measured after its last epoch (printed to 2 decimals)."""
+    test = run([TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test')])
+    out = test.stdout + test.stderr
+    top1 = float(out.split('FER test: top-1 ')[1].split('%')[0])
+    assert top1 == pytest.approx(last_epoch(work_dir)['top1'], abs=0.006)
+
+
 def test_eac_trains_and_tests(tmp_path, data_root):
     cfg = write_config(tmp_path, data_root, 'eac', epochs=EPOCHS)
     work = str(tmp_path / 'work')
@@ -29,14 +45,10 @@ def test_eac_trains_and_tests(tmp_path, data_root):
             osp.join(root, f) for root, _, files in os.walk(work)
             for f in files if f.endswith('.log'))).read()
     assert 'loss_cls' in log and 'loss_att' in log
-    result = json.load(open(osp.join(work, 'fer_results.json')))
-    assert result['last_epoch']['epoch'] == EPOCHS
+    assert last_epoch(work)['epoch'] == EPOCHS
     ckpt = osp.join(work, f'epoch_{EPOCHS}.pth')
     assert 'head.fc.weight' in weights(ckpt)
-    test = run([TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test')])
-    out = test.stdout + test.stderr
-    top1 = float(out.split('FER test: top-1 ')[1].split('%')[0])
-    assert top1 == pytest.approx(result['last_epoch']['top1'], abs=0.006)
+    assert_test_equals_last_epoch(cfg, ckpt, work, tmp_path)
 
 
 def test_gsmc_resume_after_kill_restores_the_teacher(tmp_path, data_root):
@@ -59,9 +71,8 @@ def test_gsmc_resume_after_kill_restores_the_teacher(tmp_path, data_root):
     # the teacher moved away from the student, so resuming restored it
     assert not torch.equal(a['teacher.module.head.fc.weight'],
                            a['student.head.fc.weight'])
-    ckpt = osp.join(full, f'epoch_{EPOCHS}.pth')
-    test = run([TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test')])
-    assert 'FER test: top-1' in test.stdout + test.stderr
+    assert_test_equals_last_epoch(cfg, osp.join(full, f'epoch_{EPOCHS}.pth'),
+                                  full, tmp_path)
 
 
 def test_compare_methods_over_seeds(tmp_path, data_root):
@@ -78,6 +89,37 @@ def test_compare_methods_over_seeds(tmp_path, data_root):
     assert len(summary['runs']) == 2
     for runs in summary['runs'].values():
         assert [r['seed'] for r in runs] == [0, 1]
-    for stats in summary['summary'].values():
-        assert stats['top1']['n'] == 2
-        assert 0 <= stats['top1']['mean'] <= 100
+    # the reference: tools/train.py with the training seed set by hand
+    # trains the very model that the comparison's seed-1 EAC run trained
+    reference = str(tmp_path / 'reference')
+    run([
+        TRAIN, configs[1], '--work-dir', reference, '--cfg-options',
+        'randomness.seed=1'
+    ])
+    expected = weights(osp.join(reference, 'epoch_1.pth'))
+    compared = weights(
+        osp.join(summary['runs']['eac'][1]['work_dir'], 'epoch_1.pth'))
+    assert expected.keys() == compared.keys()
+    for key in expected:
+        assert torch.equal(expected[key], compared[key]), key
+    for name, runs in summary['runs'].items():
+        # every run reports the test of its own last-epoch model ...
+        for record in runs:
+            history = last_epoch(record['work_dir'])
+            assert record['top1'] == pytest.approx(history['top1'], abs=1e-9)
+            assert record['mean_class'] == pytest.approx(
+                history['mean_class_acc'], abs=1e-9)
+        # ... each training seed trains another model ...
+        first, second = (
+            weights(osp.join(r['work_dir'], 'epoch_1.pth')) for r in runs)
+        assert not torch.equal(first['head.fc.weight'],
+                               second['head.fc.weight'])
+        # ... and the summary is the mean +- sample std of those runs
+        stats = summary['summary'][name]
+        for key in ('top1', 'mean_class'):
+            values = [r[key] for r in runs]
+            assert stats[key]['n'] == 2
+            assert stats[key]['mean'] == pytest.approx(
+                statistics.fmean(values))
+            assert stats[key]['std'] == pytest.approx(
+                statistics.stdev(values))
