@@ -1,6 +1,7 @@
-# SynthFER, mmfer's embedded procedural dataset, in RAF-DB basic layout.
-# Generate it with:
-#   python tools/dataset_converters/make_synthfer.py --out data/synthfer
+# SynthFER, mmfer's embedded procedural dataset, in RAF-DB basic layout,
+# at the size of the `make demo` recipe (tools/demo.py generates it so):
+#   python tools/dataset_converters/make_synthfer.py --out data/synthfer \
+#       --num-train 2000 --num-test 700 --size 64
 _base_ = ['./rafdb.py']
 
 data_root = 'data/synthfer'
