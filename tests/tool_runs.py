@@ -2,6 +2,7 @@
 """Helpers for tests that run our tools as a user does, in subprocesses."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -69,6 +70,29 @@ def run(args, env=None, check=True) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return proc
+
+
+def run_dist(script: str, args) -> subprocess.CompletedProcess:
+    """Run ``bash tools/<script> *args`` as CPU processes (gloo).
+
+    Args:
+        script (str): ``'dist_train.sh'`` or ``'dist_test.sh'``.
+        args (Sequence[str]): Its arguments, the process count included
+            (``CONFIG [CKPT] N [options]``).
+
+    Returns:
+        subprocess.CompletedProcess: The finished run (exit status 0).
+    """
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = str(s.getsockname()[1])
+    env = dict(os.environ, PYTHON=sys.executable, PORT=port,
+               PYTHONPATH=TESTS + os.pathsep + REPO, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools', script)] + list(args),
+        capture_output=True, text=True, env=env, cwd=REPO)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return proc
 
 

@@ -7,17 +7,13 @@ global batches as 1 process with batch 2B; the training set's augmentation
 is drawn per sample from ``(seed, epoch, index)`` (``EpochSeedHook``), so
 it does not depend on which process loads a sample either.
 """
-import os
 import os.path as osp
-import socket
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from fer_replicas import make_rafdb
-from tool_runs import REPO, TESTS, TRAIN, run
+from tool_runs import REPO, TRAIN, run, run_dist
 
 BATCH = 4  # per process: 28 images -> 4 steps per epoch, 8 in all
 EPOCHS = 2
@@ -54,12 +50,6 @@ def data_root(tmp_path_factory):
     return make_rafdb(str(tmp_path_factory.mktemp('data') / 'rafdb'))
 
 
-def free_port() -> str:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return str(s.getsockname()[1])
-
-
 def train(tmp_path, data_root, norm, procs):
     """Train with ``procs`` processes on global batches of 2 * BATCH and
     return each rank's final state dict."""
@@ -73,14 +63,7 @@ def train(tmp_path, data_root, norm, procs):
     if procs == 1:
         run([TRAIN, str(cfg), '--work-dir', work])
     else:
-        env = dict(os.environ, PYTHON=sys.executable, PORT=free_port(),
-                   PYTHONPATH=TESTS + os.pathsep + REPO,
-                   OMP_NUM_THREADS='1')
-        proc = subprocess.run(
-            ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(cfg),
-             str(procs), '--work-dir', work],
-            capture_output=True, text=True, env=env, cwd=REPO)
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+        run_dist('dist_train.sh', [str(cfg), str(procs), '--work-dir', work])
     return [
         torch.load(osp.join(work, f'rank{r}_state.pth'), weights_only=True)
         for r in range(procs)
