@@ -13,7 +13,7 @@ from .utils.compat import apply_compat_patches  # noqa: E402
 
 apply_compat_patches()
 
-from . import datasets, engine, models  # noqa: E402,F401
+from . import datasets, evaluation, engine, models  # noqa: E402,F401
 from .version import __version__, version_info  # noqa: E402
 
 __all__ = ['__version__', 'version_info', 'apply_compat_patches']

@@ -38,17 +38,19 @@ train_cfg = dict(max_epochs={epochs})
 randomness = dict(seed=0, deterministic=True)
 default_hooks = dict(logger=dict(interval=1))
 {model}"""
-EXTRA_HOOKS = dict(gsmc="[dict(type='MeanTeacherHook')]")
+EXTRA_HOOKS = dict(
+    gsmc="[dict(type='MeanTeacherHook')]", resup="[dict(type='ReSupHook')]")
 
 
 def config_text(data_root: str, method: str = 'baseline', epochs: int = 3,
                 workers: int = 0, persistent: bool = False,
-                drop_path: float = 0.0) -> str:
-    """The text of a tiny training config for ``method``."""
+                drop_path: float = 0.0, hooks: str = None) -> str:
+    """The text of a tiny training config for ``method``; ``hooks`` (a
+    list's source text) replaces the method's own hooks."""
     return CONFIG.format(
         repo=REPO, method=method, root=data_root, epochs=epochs,
         workers=workers, persistent=persistent,
-        extra_hooks=EXTRA_HOOKS.get(method, '[]'),
+        extra_hooks=hooks or EXTRA_HOOKS.get(method, '[]'),
         model=(f'model = dict(backbone=dict(drop_path_rate={drop_path}))\n'
                if drop_path else ''))
 

@@ -1,4 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .hooks import EpochSeedHook, FERReportHook, MeanTeacherHook
+from .hooks import EpochSeedHook, FERReportHook, MeanTeacherHook, ReSupHook
 
-__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook']
+__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook', 'ReSupHook']

@@ -2,5 +2,6 @@
 from .epoch_seed_hook import EpochSeedHook
 from .fer_report_hook import FERReportHook
 from .mean_teacher_hook import MeanTeacherHook
+from .resup_hook import ReSupHook
 
-__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook']
+__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook', 'ReSupHook']

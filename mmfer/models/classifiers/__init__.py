@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .co_teaching_classifier import CoTeachingClassifier
 from .fer_classifier import FERClassifier
 from .mean_teacher_classifier import MeanTeacherClassifier
 
-__all__ = ['FERClassifier', 'MeanTeacherClassifier']
+__all__ = ['CoTeachingClassifier', 'FERClassifier', 'MeanTeacherClassifier']

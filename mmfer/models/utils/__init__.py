@@ -2,8 +2,14 @@
 from .cam import class_activation_maps
 from .data_preprocessor import FERDataPreprocessor, is_multi_view
 from .flip import flip_width
+from .mixture_1d import (MIXTURES, BetaMixture1D, GaussianMixture1D,
+                         build_mixture, label_similarity,
+                         lookup_clean_probability)
+from .pretrained_check import verify_pretrained
 
 __all__ = [
     'class_activation_maps', 'flip_width', 'FERDataPreprocessor',
-    'is_multi_view'
+    'is_multi_view', 'MIXTURES', 'BetaMixture1D', 'GaussianMixture1D',
+    'build_mixture', 'label_similarity', 'lookup_clean_probability',
+    'verify_pretrained'
 ]

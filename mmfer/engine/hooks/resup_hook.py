@@ -1,0 +1,455 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import csv
+import io
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.dist import (all_gather_object, all_reduce_params,
+                           get_dist_info, is_main_process)
+from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
+from mmengine.runner import EpochBasedTrainLoop
+from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
+from torch.utils.data import DataLoader
+
+from mmfer.datasets.sample_seed import SampleKey
+from mmfer.evaluation import noise_detection_metrics
+from mmfer.models.utils.mixture_1d import MIXTURES, build_mixture
+from mmfer.utils import atomic_write_text
+
+SIMILARITY_SOURCES = ('extra_pass', 'train_step')
+# Where the train_step similarities are kept in checkpoints.
+CKPT_KEY = 'resup_similarities'
+# The draw number of the statistics pass in the per-sample augmentation
+# seeds: no sampler draws a sample this often in one epoch, so the pass gets
+# augmentation of its own, independent of the epoch's training draws.
+STATS_PASS_DRAW = 2**31 - 1
+# Share of samples rated noisy above which the hook warns that training
+# has next to nothing left to learn from.
+MOSTLY_NOISY = 0.9
+CSV_COLUMNS = ('sample_idx', 'img_path', 'train_label', 'clean_label',
+               'sim_net0', 'clean_prob_net0', 'sim_net1', 'clean_prob_net1')
+
+
+def padded_shard(num_samples: int, rank: int, world_size: int) -> List[int]:
+    """The indices rank ``rank`` evaluates, as a ``DefaultSampler`` without
+    shuffling deals them: padded by repeating the first indices so that all
+    ranks get as many.
+
+    Args:
+        num_samples (int): Dataset length.
+        rank (int): This rank.
+        world_size (int): Number of ranks.
+
+    Returns:
+        list[int]: This rank's indices.
+    """
+    per_rank = -(-num_samples // world_size)
+    indices = list(range(num_samples))
+    indices += indices[:per_rank * world_size - num_samples]
+    return indices[rank::world_size]
+
+
+def merge_by_index(parts: Sequence[Tuple[np.ndarray, np.ndarray]],
+                   num_samples: int) -> np.ndarray:
+    """Put every rank's per-sample values at their sample index.
+
+    A sample that several ranks evaluated (the padding a distributed sampler
+    adds) is counted once: the value of the first rank that has it.
+
+    Args:
+        parts (Sequence[tuple]): Per rank, ``(indices (n,), values (n, k))``.
+        num_samples (int): Dataset length.
+
+    Returns:
+        np.ndarray: ``(num_samples, k)``; NaN rows for samples no rank saw.
+    """
+    indices = np.concatenate([np.asarray(p[0], dtype=np.int64)
+                              for p in parts])
+    values = np.concatenate([np.asarray(p[1], dtype=np.float64)
+                             for p in parts])
+    if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
+        raise IndexError(
+            f'sample_idx {int(indices.max())} out of range for a training '
+            f'set of {num_samples} samples: ReSupHook needs each sample\'s '
+            'dataset index as sample_idx (dataset wrappers that renumber '
+            "samples are not supported with similarity_source='train_step').")
+    merged = np.full((num_samples, values.shape[1]), np.nan)
+    unique, first = np.unique(indices, return_index=True)
+    merged[unique] = values[first]
+    return merged
+
+
+def fit_noise_models(similarities: np.ndarray, kind: str, em_iters: int,
+                     mixture_cfg: dict,
+                     num_bins: int) -> Tuple[np.ndarray, np.ndarray, list]:
+    """Fit one mixture per network and build its lookup table.
+
+    Args:
+        similarities (np.ndarray): ``(N, 2)``, NaN where unknown.
+        kind (str): ``'beta'`` or ``'gaussian'``.
+        em_iters (int): EM iterations.
+        mixture_cfg (dict): Other arguments of the mixture (initial
+            values, clamp).
+        num_bins (int): Table length.
+
+    Returns:
+        tuple: Tables ``(2, num_bins)``, parameters ``(2, 3, 2)`` and the
+        fitted mixtures.
+    """
+    tables, params, mixtures = [], [], []
+    for a in range(similarities.shape[1]):
+        values = similarities[:, a]
+        mixture = build_mixture(kind, em_iters=em_iters, **mixture_cfg)
+        mixture.fit(values[~np.isnan(values)])
+        tables.append(mixture.lookup_table(num_bins))
+        params.append(mixture.params)
+        mixtures.append(mixture)
+    return np.stack(tables), np.stack(params), mixtures
+
+
+@HOOKS.register_module()
+class ReSupHook(Hook):
+    """Fit ReSup's clean/noisy similarity model after every epoch.
+
+    For a :class:`mmfer.models.CoTeachingClassifier`. After each training
+    epoch from the end of the warm-up on, the hook
+
+    1. gets, for every training sample and each network, the similarity
+       ``s = cos(softmax(z), onehot(y))`` of its prediction to its training
+       label, clamped as the model clamps it. By default
+       (``similarity_source='extra_pass'``, the official procedure) from a
+       pass over the whole training set in eval mode (BatchNorm running
+       statistics) with the training augmentation, without gradients; each
+       sample's augmentation in that pass is a draw of its own, seeded from
+       (seed, epoch, sample) when ``EpochSeedHook`` seeds the training set.
+       With ``'train_step'`` it reuses the similarities the training steps
+       of the epoch computed (train mode, each from the weights of its own
+       step), which saves that pass: one forward pass of both networks over
+       the training set per epoch, about a quarter of an epoch's compute;
+    2. gathers them from all ranks by sample index, counting the padding a
+       distributed sampler adds once, so every rank fits the same mixtures;
+    3. fits, per network, a fresh 2-component mixture to that network's
+       similarities: a Beta mixture (``mixture='beta'``, ReSup's), initial
+       components Beta(1, 2) and Beta(2, 1) with weights 0.5, 10 EM
+       iterations of weighted moment matching; or a Gaussian mixture
+       (``'gaussian'``), which starts at the same means and variances;
+    4. installs in the model the monotone lookup table of the posterior of
+       the high-similarity ("clean") component;
+    5. logs, where the dataset knows which labels it flipped
+       (``is_noisy``), the precision, recall and AUROC of each network's
+       noisy-sample decision (clean probability < ``noise_threshold``), and
+       writes ``<work_dir>/<scores_file>`` (rank 0).
+
+    Args:
+        mixture (str): ``'beta'`` or ``'gaussian'``. Defaults to ``'beta'``.
+        em_iters (int): EM iterations (ReSup: 10). Defaults to 10.
+        mixture_cfg (dict, optional): Other arguments of the mixture
+            (initial values, clamp of the data); defaults are ReSup's.
+        warmup_epochs (int): Epochs trained with plain cross-entropy before
+            the first fit, at the end of epoch ``warmup_epochs`` (ReSup: 1).
+        similarity_source (str): ``'extra_pass'`` or ``'train_step'``.
+            Defaults to ``'extra_pass'``.
+        noise_threshold (float): Clean probability below which a sample
+            counts as detected noisy in the logged metrics. Defaults to 0.5.
+        scores_file (str, optional): CSV of per-sample scores in the work
+            dir, rewritten after every fit; None writes none. Defaults to
+            ``'noise_scores.csv'``.
+    """
+
+    priority = 'NORMAL'  # before the CheckpointHook saves the epoch
+
+    def __init__(self,
+                 mixture: str = 'beta',
+                 em_iters: int = 10,
+                 mixture_cfg: Optional[dict] = None,
+                 warmup_epochs: int = 1,
+                 similarity_source: str = 'extra_pass',
+                 noise_threshold: float = 0.5,
+                 scores_file: Optional[str] = 'noise_scores.csv') -> None:
+        if mixture not in MIXTURES:
+            raise ValueError(f'mixture={mixture!r} must be one of '
+                             f'{tuple(MIXTURES)}.')
+        if similarity_source not in SIMILARITY_SOURCES:
+            raise ValueError(f'similarity_source={similarity_source!r} must '
+                             f'be one of {SIMILARITY_SOURCES}.')
+        if warmup_epochs < 1:
+            raise ValueError(
+                f'warmup_epochs={warmup_epochs}: the first fit needs the '
+                'similarities of at least one trained epoch (>= 1).')
+        self.mixture = mixture
+        self.em_iters = em_iters
+        self.mixture_cfg = dict(mixture_cfg or {})
+        # fail at build time on a wrong key, not after the first epoch
+        build_mixture(mixture, em_iters=em_iters, **self.mixture_cfg)
+        self.warmup_epochs = warmup_epochs
+        self.similarity_source = similarity_source
+        self.noise_threshold = noise_threshold
+        self.scores_file = scores_file
+        self.samples: Dict[str, Optional[np.ndarray]] = {}
+        # train_step source: (num_samples, 2) similarities, NaN until seen.
+        self.step_similarities: Optional[torch.Tensor] = None
+        self._epoch_records: List[Tuple[torch.Tensor, torch.Tensor]] = []
+
+    def before_train(self, runner) -> None:
+        """Check the set-up and read what the training set knows.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        model = get_ori_model(runner.model)
+        if not callable(getattr(model, 'set_noise_model', None)):
+            raise TypeError(
+                f'ReSupHook fits the noise models of a two-network system, '
+                f'but {type(model).__name__} has no set_noise_model(); use '
+                "model=dict(type='CoTeachingClassifier', ...) or remove the "
+                'hook.')
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            raise TypeError(
+                'ReSupHook refits after every epoch and needs '
+                "train_cfg=dict(by_epoch=True, ...); got "
+                f'{type(runner.train_loop).__name__}.')
+        dataset = runner.train_dataloader.dataset
+        self.samples = self._sample_info(dataset)
+        model.record_similarities = self.similarity_source == 'train_step'
+        if model.record_similarities and self.step_similarities is None:
+            self.step_similarities = torch.full((len(dataset), 2), np.nan,
+                                                dtype=torch.float64)
+
+    def before_train_epoch(self, runner) -> None:
+        """Start the epoch's record of train-step similarities.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        self._epoch_records = []
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        """Keep the step's similarities (``'train_step'`` source).
+
+        Args:
+            runner (Runner): The runner.
+            batch_idx (int): Index of the batch in the epoch.
+            data_batch (dict, optional): The batch.
+            outputs (dict, optional): Outputs of the step.
+        """
+        model = get_ori_model(runner.model)
+        if model.record_similarities and model.recorded is not None:
+            self._epoch_records.append(model.recorded)
+            model.recorded = None
+
+    def after_train_epoch(self, runner) -> None:
+        """Refit both noise models from this epoch's similarities.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if runner.epoch + 1 < self.warmup_epochs:
+            return
+        model = get_ori_model(runner.model)
+        if self.similarity_source == 'train_step':
+            sims = self._gather_step_similarities()
+        else:
+            sims = self.similarity_pass(runner)
+        tables, params, mixtures = fit_noise_models(
+            sims, self.mixture, self.em_iters, self.mixture_cfg,
+            model.lookup_bins)
+        model.set_noise_model(
+            torch.from_numpy(tables).to(model.lookup_tables),
+            torch.from_numpy(params).to(model.mixture_params))
+        clean = model.clean_probabilities(
+            torch.from_numpy(np.nan_to_num(sims.T, nan=0.5)).to(
+                model.lookup_tables)).cpu().numpy().T
+        clean[np.isnan(sims)] = np.nan
+        self._report(runner, sims, clean, mixtures)
+
+    def similarity_pass(self, runner) -> np.ndarray:
+        """Both networks' similarities of every training sample, from an
+        eval-mode pass with the training augmentation, on all ranks.
+
+        Args:
+            runner (Runner): The runner.
+
+        Returns:
+            np.ndarray: ``(N, 2)`` similarities, the same on every rank.
+        """
+        model = get_ori_model(runner.model)
+        train_loader = runner.train_dataloader
+        num_samples = len(train_loader.dataset)
+        rank, world_size = get_dist_info()
+        shard = padded_shard(num_samples, rank, world_size)
+        loader = DataLoader(
+            train_loader.dataset,
+            batch_size=train_loader.batch_size,
+            sampler=[SampleKey(i, STATS_PASS_DRAW) for i in shard],
+            num_workers=train_loader.num_workers,
+            collate_fn=train_loader.collate_fn,
+            worker_init_fn=train_loader.worker_init_fn,
+            pin_memory=train_loader.pin_memory,
+            # seeds the workers without drawing from the main process's
+            # torch stream, which resumed runs must find as it was
+            generator=torch.Generator().manual_seed(runner.epoch))
+        if world_size > 1:
+            # mmengine's DDP does not broadcast buffers, so each rank has
+            # BatchNorm running statistics of its own; averaged, every rank
+            # evaluates its shard with the same networks.
+            buffers = [
+                b for b in model.networks.buffers() if b.is_floating_point()
+            ]
+            if buffers:
+                all_reduce_params(buffers, op='mean')
+        was_training = model.training
+        model.eval()
+        sims = []
+        with torch.no_grad():
+            for data_batch in loader:
+                data = model.data_preprocessor(data_batch, False)
+                inputs = data['inputs']
+                if not torch.is_tensor(inputs):
+                    inputs = inputs[0]  # a multi-view pipeline's first view
+                labels = torch.cat(
+                    [s.gt_label for s in data['data_samples']])
+                sims.append(model.eval_similarities(inputs, labels).cpu())
+        model.train(was_training)
+        local = (np.asarray(shard), torch.cat(sims, dim=1).T.double().numpy())
+        return merge_by_index(all_gather_object(local), num_samples)
+
+    def _gather_step_similarities(self) -> np.ndarray:
+        if self._epoch_records:
+            idx = torch.cat([r[0] for r in self._epoch_records])
+            vals = torch.cat([r[1] for r in self._epoch_records], dim=1).T
+            local = (idx.numpy(), vals.double().numpy())
+        else:
+            local = (np.zeros(0, np.int64), np.zeros((0, 2)))
+        merged = merge_by_index(
+            all_gather_object(local), len(self.step_similarities))
+        seen = ~np.isnan(merged[:, 0])
+        self.step_similarities[torch.from_numpy(seen)] = torch.from_numpy(
+            merged[seen])
+        self._epoch_records = []
+        return self.step_similarities.numpy().copy()
+
+    @staticmethod
+    def _sample_info(dataset) -> Dict[str, Optional[np.ndarray]]:
+        """Per-sample path, training label, clean label and noise flag, as
+        far as the dataset knows them (None where it does not)."""
+        if not callable(getattr(dataset, 'get_data_info', None)):
+            return dict()
+        infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+
+        def column(key, dtype=object):
+            if not all(key in info for info in infos):
+                return None
+            return np.array([info[key] for info in infos], dtype=dtype)
+
+        return dict(
+            img_path=column('img_path'),
+            train_label=column('gt_label', np.int64),
+            clean_label=column('clean_label', np.int64),
+            is_noisy=column('is_noisy', bool))
+
+    def _report(self, runner, sims: np.ndarray, clean: np.ndarray,
+                mixtures: list) -> None:
+        logger = MMLogger.get_current_instance()
+        epoch = runner.epoch + 1
+        for a, mixture in enumerate(mixtures):
+            params = np.round(mixture.params, 4).tolist()
+            note = (' (degenerate data: last valid parameters kept)'
+                    if mixture.degenerate else '')
+            logger.info(f'ReSupHook: epoch {epoch}, network {a}: '
+                        f'{self.mixture} mixture {params}{note}, mean clean '
+                        f'probability {np.nanmean(clean[:, a]):.4f}')
+            known = clean[~np.isnan(clean[:, a]), a]
+            flagged = float(np.mean(known < self.noise_threshold))
+            if flagged > MOSTLY_NOISY:
+                logger.warning(
+                    f'ReSupHook: epoch {epoch}: network {a} rates '
+                    f'{flagged:.0%} of the training samples noisy, so the '
+                    'other network learns from almost none of them. This '
+                    'happens when the networks are still near chance after '
+                    'the warm-up (e.g. trained from scratch): raise '
+                    'warmup_epochs.')
+        is_noisy = self.samples.get('is_noisy')
+        if is_noisy is not None and is_noisy.any():
+            scalars = {}
+            for a in range(clean.shape[1]):
+                known = ~np.isnan(clean[:, a])
+                metrics = noise_detection_metrics(
+                    clean[known, a], is_noisy[known], self.noise_threshold)
+                for key in ('precision', 'recall', 'auroc'):
+                    scalars[f'resup/net{a}_noise_{key}'] = float(metrics[key])
+                logger.info(
+                    f'ReSupHook: epoch {epoch}, network {a} noise detection '
+                    f'(clean probability < {self.noise_threshold}): '
+                    f'precision {metrics["precision"]:.4f}, recall '
+                    f'{metrics["recall"]:.4f}, AUROC {metrics["auroc"]:.4f} '
+                    f'({metrics["num_flagged"]} flagged, '
+                    f'{metrics["num_noisy"]} noisy)')
+            runner.visualizer.add_scalars(scalars, step=epoch)
+        if self.scores_file and is_main_process():
+            path = osp.join(runner.work_dir, self.scores_file)
+            atomic_write_text(path, self.scores_csv(sims, clean))
+
+    def scores_csv(self, sims: np.ndarray, clean: np.ndarray) -> str:
+        """The text of the per-sample scores file.
+
+        Args:
+            sims (np.ndarray): ``(N, 2)`` similarities.
+            clean (np.ndarray): ``(N, 2)`` clean probabilities.
+
+        Returns:
+            str: CSV with a header row (:data:`CSV_COLUMNS`); unknown values
+            are empty. Similarities have 9 significant digits, which give
+            back the float32 values the networks computed exactly.
+        """
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator='\n')
+        writer.writerow(CSV_COLUMNS)
+
+        def cell(key, i):
+            values = self.samples.get(key)
+            return '' if values is None else values[i]
+
+        def num(x, fmt):
+            return '' if np.isnan(x) else format(x, fmt)
+
+        for i in range(len(sims)):
+            writer.writerow([
+                i,
+                cell('img_path', i),
+                cell('train_label', i),
+                cell('clean_label', i),
+                num(sims[i, 0], '.9g'),
+                num(clean[i, 0], '.6f'),
+                num(sims[i, 1], '.9g'),
+                num(clean[i, 1], '.6f')
+            ])
+        return out.getvalue()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the train-step similarities (``'train_step'`` source).
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The checkpoint being saved.
+        """
+        if self.step_similarities is not None:
+            checkpoint[CKPT_KEY] = self.step_similarities.clone()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Restore them when resuming (tables and mixtures are model
+        buffers, restored with the weights).
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The loaded checkpoint.
+        """
+        if getattr(runner, '_resume', False) and CKPT_KEY in checkpoint:
+            self.step_similarities = checkpoint[CKPT_KEY].double()

@@ -1,0 +1,322 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel, ModuleList
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ..utils.mixture_1d import label_similarity, lookup_clean_probability
+from ..utils.pretrained_check import verify_pretrained
+from .fer_classifier import FERClassifier
+
+PREDICTORS = ('net0', 'net1', 'ensemble')
+NUM_NETWORKS = 2
+
+
+def network_view_feats(network: nn.Module,
+                       inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
+                       ) -> List[Tuple[torch.Tensor, ...]]:
+    """The features of each training view of one member network.
+
+    Args:
+        network (nn.Module): A :class:`FERClassifier` (one or two views, as
+            its head needs) or any mmpretrain ``ImageClassifier`` (one view).
+        inputs (Tensor | Sequence[Tensor]): Images or views.
+
+    Returns:
+        list[tuple[Tensor]]: Backbone (and neck) features per view.
+    """
+    if isinstance(network, FERClassifier):
+        return network.extract_view_feats(network.make_views(inputs))
+    if not torch.is_tensor(inputs):
+        raise ValueError(
+            f'{type(network).__name__} trains on one view but the pipeline '
+            "made several; use type='FERClassifier' for a member whose head "
+            'trains on two views.')
+    return [tuple(network.extract_feat(inputs))]
+
+
+@MODELS.register_module()
+class CoTeachingClassifier(BaseModel):
+    """Two classifiers that weight each other's samples (ReSup).
+
+    A *system* of two plain classifiers (any mmpretrain classifier config,
+    different backbones and heads allowed, e.g. :class:`EACHead`) trained by
+    one optimiser. Each network ``a`` keeps a lookup table that maps the
+    cosine similarity ``s = cos(softmax(z), onehot(y))`` of a sample to the
+    probability that its label is clean; :class:`mmfer.engine.ReSupHook`
+    fits the tables after each epoch. Before the first fit (the warm-up),
+    the loss is the plain sum of both networks' head losses. After it, each
+    network's classification loss is weighted per sample by the **other**
+    network's clean probability, looked up from that network's similarity in
+    the current (train-mode) forward pass, and the two are tied by an
+    agreement term::
+
+        L = mean_i[w1_i * CE(z0_i, y_i) + w0_i * CE(z1_i, y_i)]
+            + agreement_weight * mean_{i,c}(softmax(z0)_ic - softmax(z1)_ic)^2
+
+    with ``w_a = clamp(table_a[int(bins * clamp(s_a))])`` constant (no
+    gradient through it). The weight reaches each head through its loss's
+    per-sample ``weight`` argument (mmpretrain's losses take one), so every
+    head computes its own losses unchanged: an :class:`EACHead` member keeps
+    its attention-consistency term unweighted, as EAC computes it.
+
+    The tables, the mixtures they come from and the number of fits are
+    buffers, so checkpoints hold them and ``--resume`` restores them.
+
+    Args:
+        networks (Sequence[dict | nn.Module]): The two member classifiers.
+        agreement_weight (float): Weight of the mean squared difference of
+            the two softmax outputs (ReSup: 5). Defaults to 5.0.
+        similarity_clamp (tuple[float, float]): Clamp of the similarity
+            before the lookup (ReSup: ``(1e-3, 1 - 1e-3)``).
+        weight_clamp (tuple[float, float]): Clamp of the looked-up clean
+            probability (ReSup: ``(1e-4, 1 - 1e-4)``).
+        lookup_bins (int): Length of each lookup table (ReSup: 100).
+        predict_with (str): ``'net0'`` (ReSup evaluates and saves network
+            0), ``'net1'``, or ``'ensemble'``, the mean of both softmax
+            outputs (two backbone passes). Defaults to ``'net0'``.
+        check_pretrained (bool): After initialisation, check that every
+            member submodule with ``init_cfg=dict(type='Pretrained')`` holds
+            the checkpoint's tensors, log how many were loaded, and raise
+            if some were not. Defaults to True.
+        data_preprocessor (dict | nn.Module, optional): Defaults to network
+            0's.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 networks: Sequence[Union[dict, nn.Module]],
+                 agreement_weight: float = 5.0,
+                 similarity_clamp: Tuple[float, float] = (1e-3, 1 - 1e-3),
+                 weight_clamp: Tuple[float, float] = (1e-4, 1 - 1e-4),
+                 lookup_bins: int = 100,
+                 predict_with: str = 'net0',
+                 check_pretrained: bool = True,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if len(networks) != NUM_NETWORKS:
+            raise ValueError(f'networks has {len(networks)} entries; '
+                             'CoTeachingClassifier trains exactly two.')
+        if predict_with not in PREDICTORS:
+            raise ValueError(f'predict_with={predict_with!r} must be one of '
+                             f'{PREDICTORS}.')
+        if lookup_bins < 2:
+            raise ValueError(f'lookup_bins={lookup_bins} must be >= 2.')
+        members = [
+            net if isinstance(net, nn.Module) else MODELS.build(net)
+            for net in networks
+        ]
+        if data_preprocessor is None:
+            data_preprocessor = members[0].data_preprocessor
+        elif isinstance(data_preprocessor, dict):
+            data_preprocessor = dict(data_preprocessor)
+            data_preprocessor.setdefault('type', 'FERDataPreprocessor')
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.networks = ModuleList(members)
+        self.agreement_weight = agreement_weight
+        self.similarity_clamp = tuple(similarity_clamp)
+        self.weight_clamp = tuple(weight_clamp)
+        self.predict_with = predict_with
+        self.check_pretrained = check_pretrained
+        self.register_buffer(
+            'lookup_tables',
+            torch.zeros(NUM_NETWORKS, lookup_bins, dtype=torch.float64))
+        # Per network: two parameters and the weight of each component.
+        self.register_buffer(
+            'mixture_params',
+            torch.zeros(NUM_NETWORKS, 3, 2, dtype=torch.float64))
+        # How many times the tables were fitted; 0 during the warm-up.
+        self.register_buffer('num_fits', torch.zeros((), dtype=torch.long))
+        # Set by ReSupHook(similarity_source='train_step'): loss() then
+        # keeps the step's similarities for the hook to collect.
+        self.record_similarities = False
+        self.recorded: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+
+    @property
+    def lookup_bins(self) -> int:
+        """int: Length of each lookup table."""
+        return self.lookup_tables.size(1)
+
+    @property
+    def fitted(self) -> bool:
+        """bool: Whether the tables were fitted (warm-up is over)."""
+        return bool(self.num_fits.item() > 0)
+
+    def init_weights(self) -> None:
+        """Initialise both networks, then check their pretrained weights."""
+        super().init_weights()
+        if self.check_pretrained:
+            for i, network in enumerate(self.networks):
+                verify_pretrained(network, f'network {i}')
+
+    @torch.no_grad()
+    def set_noise_model(self, tables: torch.Tensor,
+                        params: torch.Tensor) -> None:
+        """Install freshly fitted lookup tables and mixture parameters.
+
+        Args:
+            tables (Tensor): ``(2, lookup_bins)`` clean probabilities.
+            params (Tensor): ``(2, 3, 2)``: per network, the mixture's
+                parameters (two rows) and component weights (last row).
+        """
+        if tables.shape != self.lookup_tables.shape:
+            raise ValueError(f'tables of shape {tuple(tables.shape)}, '
+                             f'expected {tuple(self.lookup_tables.shape)}.')
+        if params.shape != self.mixture_params.shape:
+            raise ValueError(f'mixture parameters of shape '
+                             f'{tuple(params.shape)}, expected '
+                             f'{tuple(self.mixture_params.shape)}.')
+        self.lookup_tables.copy_(tables)
+        self.mixture_params.copy_(params)
+        self.num_fits += 1
+
+    def similarities(self, logits: Sequence[torch.Tensor],
+                     labels: torch.Tensor) -> torch.Tensor:
+        """Clamped label similarity of each network, without gradient.
+
+        Args:
+            logits (Sequence[Tensor]): ``(N, C)`` logits of each network.
+            labels (Tensor): ``(N,)`` training labels.
+
+        Returns:
+            torch.Tensor: ``(2, N)``.
+        """
+        low, high = self.similarity_clamp
+        return torch.stack([
+            label_similarity(z.detach(), labels).clamp(low, high)
+            for z in logits
+        ])
+
+    def clean_probabilities(self, similarities: torch.Tensor) -> torch.Tensor:
+        """Look up each network's clean probability of each sample.
+
+        Args:
+            similarities (Tensor): ``(2, N)`` clamped similarities.
+
+        Returns:
+            torch.Tensor: ``(2, N)``, row ``a`` from network ``a``'s table.
+        """
+        return torch.stack([
+            lookup_clean_probability(
+                self.lookup_tables[a], similarities[a],
+                self.weight_clamp).to(similarities.dtype)
+            for a in range(NUM_NETWORKS)
+        ])
+
+    def loss(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
+             data_samples: List[DataSample]) -> dict:
+        """Both networks' head losses, swapped-weighted after the warm-up.
+
+        Args:
+            inputs (Tensor | Sequence[Tensor]): Images or views.
+            data_samples (list[DataSample]): Annotations.
+
+        Returns:
+            dict[str, Tensor]: ``net0.<head losses>``, ``net1.<head
+            losses>`` and, after the warm-up, ``loss_agree``.
+        """
+        feats = [network_view_feats(net, inputs) for net in self.networks]
+        logits = [
+            net.head(view_feats[0])
+            for net, view_feats in zip(self.networks, feats)
+        ]
+        labels = torch.cat([s.gt_label for s in data_samples])
+        sims = self.similarities(logits, labels.to(logits[0].device))
+        if self.record_similarities:
+            self.recorded = (torch.tensor(
+                [s.sample_idx for s in data_samples]), sims.cpu())
+        weights = self.clean_probabilities(sims) if self.fitted else None
+        losses = dict()
+        for a, (net, view_feats) in enumerate(zip(self.networks, feats)):
+            kwargs = dict()
+            if weights is not None:
+                # the swap: network a learns from network (1 - a)'s decision
+                kwargs['weight'] = weights[1 - a]
+            if len(view_feats) > 1:
+                kwargs['view2_feats'] = view_feats[1]
+            head_losses = net.head.loss(view_feats[0], data_samples, **kwargs)
+            losses.update(
+                {f'net{a}.{k}': v
+                 for k, v in head_losses.items()})
+        if weights is not None and self.agreement_weight:
+            losses['loss_agree'] = self.agreement_weight * F.mse_loss(
+                logits[0].softmax(dim=1), logits[1].softmax(dim=1))
+        return losses
+
+    @torch.no_grad()
+    def eval_similarities(self, inputs: torch.Tensor,
+                          labels: torch.Tensor) -> torch.Tensor:
+        """Clamped similarities of both networks in their current mode.
+
+        Args:
+            inputs (Tensor): ``(N, C, H, W)`` preprocessed images.
+            labels (Tensor): ``(N,)`` training labels.
+
+        Returns:
+            torch.Tensor: ``(2, N)``.
+        """
+        logits = [net(inputs, mode='tensor') for net in self.networks]
+        return self.similarities(logits, labels.to(logits[0].device))
+
+    def predict(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                **kwargs) -> List[DataSample]:
+        """Predict with network 0, network 1 or their ensemble.
+
+        Args:
+            inputs (Tensor): ``(N, C, H, W)`` images.
+            data_samples (list[DataSample], optional): Annotations.
+            **kwargs: Passed to the head's ``predict`` (one network only).
+
+        Returns:
+            list[DataSample]: Predictions.
+        """
+        if self.predict_with != 'ensemble':
+            network = self.networks[int(self.predict_with[-1])]
+            return network.predict(inputs, data_samples, **kwargs)
+        scores = self._tensor(inputs).softmax(dim=1)
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(scores.size(0))]
+        for sample, score in zip(data_samples, scores):
+            sample.set_pred_score(score).set_pred_label(score.argmax())
+        return data_samples
+
+    def _tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.predict_with != 'ensemble':
+            network = self.networks[int(self.predict_with[-1])]
+            return network(inputs, mode='tensor')
+        # the log of the mean softmax: its softmax is the ensemble's score
+        probs = [net(inputs, mode='tensor').softmax(dim=1)
+                 for net in self.networks]
+        return torch.stack(probs).mean(dim=0).log()
+
+    def forward(self,
+                inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """The unified entry of mmengine models.
+
+        Args:
+            inputs (Tensor | Sequence[Tensor]): Images or views.
+            data_samples (list[DataSample], optional): Annotations.
+            mode (str): ``'tensor'`` (the predicting network's logits; the
+                log of the mean softmax for the ensemble), ``'loss'`` or
+                ``'predict'``.
+
+        Returns:
+            Tensor | dict | list[DataSample]: Depends on ``mode``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._tensor(inputs)
+        raise RuntimeError(f'Invalid mode "{mode}".')
