@@ -1,0 +1,2 @@
+# Short name of resup_resnet18-msceleb-pre_1xb96-30e_affectnet7.py.
+_base_ = ['./resup_resnet18-msceleb-pre_1xb96-30e_affectnet7.py']
