@@ -12,15 +12,19 @@ of a reduction over threads changes the float rounding, so a fixed count
 keeps the numbers independent of the machine's core count, and one thread
 does not stall when other processes share the cores, as spinning OpenMP
 threads do. CPUs with other vector units may still print slightly different
-numbers.
+numbers. With several cores, runs go on at once in worker processes
+(``--jobs``), each with its own threads: that changes the wall time only.
 """
 import argparse
 import json
+import multiprocessing
+import os
 import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Optional
+from concurrent.futures import ProcessPoolExecutor
+from typing import Dict, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -34,7 +38,16 @@ from mmfer.apis import train_and_test  # noqa: E402
 METHODS = {
     'baseline (CE)': 'configs/baseline/r18_synthfer_noise30.py',
     'EAC': 'configs/eac/r18_synthfer_noise30.py',
+    'ReSup': 'configs/resup/r18_synthfer_noise30.py',
+    'ReSup-EAC': 'configs/resup/resup-eac_r18_synthfer_noise30.py',
 }
+# The baseline, one method of each kind (one network with a consistency
+# loss; two networks that weight each other's samples): on 2 CPU cores the
+# three runs fit in the demo's time with two at once. ReSup-EAC trains two
+# EAC networks, as long as the other three together: ask for it with
+# --methods.
+DEFAULT_METHODS = ('baseline (CE)', 'EAC', 'ReSup')
+METHOD_KEYS = {m.lower().replace(' (ce)', ''): m for m in METHODS}
 # The SynthFER the configs expect (configs/_base_/datasets/synthfer.py),
 # rendered at the configs' `img_size`, so that loading needs no resize.
 NUM_TRAIN = 2000
@@ -78,11 +91,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=NUM_TEST,
         help='SynthFER test images to generate')
     parser.add_argument(
+        '--methods',
+        nargs='+',
+        choices=sorted(METHOD_KEYS),
+        default=[m.lower().replace(' (ce)', '') for m in DEFAULT_METHODS],
+        help='methods to train and test (default: baseline eac resup)')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=None,
+        help='runs at once, each in its own process with --threads torch '
+        'threads (default: on a CPU as many as the cores allow, on a GPU 1); '
+        'the printed numbers do not depend on it')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         default={},
-        help='overrides for both configs, e.g. train_cfg.max_epochs=2')
+        help='overrides for every config, e.g. train_cfg.max_epochs=2')
     return parser.parse_args(argv)
 
 
@@ -132,7 +158,6 @@ def main(argv=None) -> dict:
         dict: ``{method: (test metrics, seconds, work dir)}``.
     """
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
     start = time.time()
     # every method's config inherits the baseline's data
     baseline = osp.join(ROOT, METHODS['baseline (CE)'])
@@ -144,28 +169,115 @@ def main(argv=None) -> dict:
         '--num-test', str(args.num_test), '--size', str(img_size)
     ], check=True)
     generation = time.time() - start
-    results = {}
-    for method, config in METHODS.items():
-        work_dir = osp.join(args.work_dir, work_dir_name(config))
-        method_start = time.time()
-        metrics = train_and_test(
-            osp.join(ROOT, config), work_dir, run_options(args))
-        results[method] = (metrics, time.time() - method_start, work_dir)
-    print_table(results, generation, time.time() - start)
+    methods = [METHOD_KEYS[key] for key in args.methods]
+    jobs = min(args.jobs or default_jobs(args.threads), len(methods))
+    results = run_methods(methods, args, jobs)
+    print_table(results, generation, time.time() - start, args.threads, jobs)
     return results
 
 
-def print_table(results: dict, generation: float, total: float) -> None:
+def default_jobs(threads: int) -> int:
+    """Runs at once: 1 on a GPU, else as many as the cores give threads.
+
+    Args:
+        threads (int): Torch threads per run.
+
+    Returns:
+        int: The number of runs at once.
+    """
+    if torch.cuda.is_available():
+        return 1
+    return max(1, (os.cpu_count() or 1) // threads)
+
+
+def run_method(config: str,
+               work_dir: str,
+               options: dict,
+               threads: int,
+               log_file: Optional[str] = None) -> Tuple[dict, float]:
+    """Train and test one config.
+
+    Args:
+        config (str): Config path, relative to the repository.
+        work_dir (str): A new folder for the run.
+        options (dict): Config overrides.
+        threads (int): Torch threads.
+        log_file (str, optional): Send this process's output there (runs
+            in worker processes would interleave their logs otherwise).
+
+    Returns:
+        tuple: The test metrics and the seconds the run took.
+    """
+    if log_file is not None:
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    torch.set_num_threads(threads)
+    start = time.time()
+    metrics = train_and_test(osp.join(ROOT, config), work_dir, options)
+    return metrics, time.time() - start
+
+
+def run_methods(methods: Sequence[str], args: argparse.Namespace,
+                jobs: int) -> Dict[str, tuple]:
+    """Run the methods one after another here, or ``jobs`` at once in
+    worker processes.
+
+    Args:
+        methods (Sequence[str]): Keys of :data:`METHODS`.
+        args (argparse.Namespace): The parsed command line.
+        jobs (int): Runs at once.
+
+    Returns:
+        dict: ``{method: (test metrics, seconds, work dir)}`` in the order
+        of ``methods``.
+    """
+    os.makedirs(args.work_dir, exist_ok=True)
+    options = run_options(args)
+    work_dirs = {
+        m: osp.join(args.work_dir, work_dir_name(METHODS[m]))
+        for m in methods
+    }
+    if jobs == 1:
+        return {
+            m: run_method(METHODS[m], work_dirs[m], options, args.threads) +
+            (work_dirs[m], )
+            for m in methods
+        }
+    # spawned, not forked: a fork of a process whose OpenMP threads exist
+    # can deadlock; each worker's output goes to <work dir>.log
+    with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context('spawn')) as pool:
+        futures = {
+            m: pool.submit(run_method, METHODS[m], work_dirs[m], options,
+                           args.threads, work_dirs[m] + '.log')
+            for m in methods
+        }
+        print(f'Training {", ".join(methods)}, {jobs} at once; logs in '
+              f'{args.work_dir}/*.log', flush=True)
+        results = {}
+        for m in methods:
+            metrics, seconds = futures[m].result()
+            print(f'{m}: done in {seconds:.0f} s', flush=True)
+            results[m] = (metrics, seconds, work_dirs[m])
+    return results
+
+
+def print_table(results: dict, generation: float, total: float,
+                threads: int, jobs: int) -> None:
     """Print last-epoch accuracies, each run's peak and the wall times.
 
     Args:
         results (dict): ``{method: (test metrics, seconds, work dir)}``.
         generation (float): Seconds spent generating (or checking) the data.
         total (float): Seconds of the whole demo.
+        threads (int): Torch threads per run.
+        jobs (int): Runs at once.
     """
-    threads = torch.get_num_threads()
-    device = 'GPU' if torch.cuda.is_available() else \
-        f'CPU, {threads} torch thread{"s" if threads > 1 else ""}'
+    device = 'GPU' if torch.cuda.is_available() else (
+        f'CPU, {jobs} run{"s" if jobs > 1 else ""} at once, {threads} torch '
+        f'thread{"s" if threads > 1 else ""} each')
     print('\nSynthFER, 30% symmetric label noise, clean test split, '
           'LAST-epoch model (the headline):')
     print(f'{"method":<16}{"top-1 (%)":>11}{"mean per-class (%)":>20}'

@@ -7,7 +7,7 @@ import re
 from tool_runs import REPO, run
 
 DEMO = osp.join(REPO, 'tools', 'demo.py')
-# Both methods' demo configs, shrunk: 28 train images in batches of 8 for
+# The methods' demo configs, shrunk: 28 train images in batches of 8 for
 # one epoch, no worker processes.
 TINY = [
     'train_cfg.max_epochs=1', 'param_scheduler.T_max=1',
@@ -19,16 +19,16 @@ TINY = [
 ]
 # A headline row: method, last-epoch top-1, mean per-class, seconds, folder.
 ROW = re.compile(
-    r'^(baseline \(CE\)|EAC)\s+([\d.]+)\s+([\d.]+)\s+\d+\s+(\S+)$',
+    r'^(baseline \(CE\)|EAC|ReSup)\s+([\d.]+)\s+([\d.]+)\s+\d+\s+(\S+)$',
     re.MULTILINE)
 
 
-def _demo(tmp_path, name: str) -> list:
+def _demo(tmp_path, name: str, jobs: int) -> list:
     out = run([
         DEMO, '--data-root',
         str(tmp_path / 'synthfer'), '--work-dir',
         str(tmp_path / name), '--num-train', '28', '--num-test', '14',
-        '--threads', '1', '--cfg-options'
+        '--threads', '1', '--jobs', str(jobs), '--cfg-options'
     ] + TINY).stdout
     assert 'Reference only, NOT a result' in out
     assert re.search(r'total \d+ s\.', out), out
@@ -36,12 +36,14 @@ def _demo(tmp_path, name: str) -> list:
 
 
 def test_demo_prints_the_last_epoch_and_repeats_exactly(tmp_path):
-    first = _demo(tmp_path, 'first')
-    assert [row[0] for row in first] == ['baseline (CE)', 'EAC']
+    """Runs one after another, then at once in worker processes: the
+    same numbers."""
+    first = _demo(tmp_path, 'first', jobs=1)
+    assert [row[0] for row in first] == ['baseline (CE)', 'EAC', 'ReSup']
     for method, top1, mean_class, work_dir in first:
         last = json.load(open(osp.join(work_dir,
                                        'fer_results.json')))['last_epoch']
         assert (top1, mean_class) == (f'{last["top1"]:.2f}',
                                       f'{last["mean_class_acc"]:.2f}'), method
-    second = _demo(tmp_path, 'second')
+    second = _demo(tmp_path, 'second', jobs=2)
     assert [row[:3] for row in second] == [row[:3] for row in first]
