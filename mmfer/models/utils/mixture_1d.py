@@ -142,7 +142,22 @@ class _TwoComponentMixture1D:
         raise NotImplementedError
 
     def _m_step(self, x: np.ndarray, resp: np.ndarray) -> np.ndarray:
-        """New ``(3, 2)`` parameters from the responsibilities ``(2, n)``."""
+        """New ``(3, 2)`` parameters from the responsibilities ``(2, n)``:
+        each component's two parameters from its weighted mean and
+        variance, and the mixing weights."""
+        new = np.empty((3, 2), dtype=np.float64)
+        for k in range(2):
+            r = resp[k]
+            mean = np.sum(r * x) / np.sum(r)
+            var = np.sum(r * (x - mean)**2) / np.sum(r)
+            new[0, k], new[1, k] = self._from_moments(mean, var)
+        totals = resp.sum(axis=1)
+        new[2] = totals / totals.sum()
+        return new
+
+    def _from_moments(self, mean: float, var: float) -> Tuple[float, float]:
+        """A component's two parameters from its weighted mean and
+        variance."""
         raise NotImplementedError
 
     def component_pdfs(self, x: ArrayLike) -> np.ndarray:
@@ -327,18 +342,9 @@ class BetaMixture1D(_TwoComponentMixture1D):
             for k in range(2)
         ])
 
-    def _m_step(self, x: np.ndarray, resp: np.ndarray) -> np.ndarray:
-        new = np.empty((3, 2), dtype=np.float64)
-        for k in range(2):
-            r = resp[k]
-            mean = np.sum(r * x) / np.sum(r)
-            var = np.sum(r * (x - mean)**2) / np.sum(r)
-            alpha = mean * (mean * (1 - mean) / var - 1)
-            new[0, k] = alpha
-            new[1, k] = alpha * (1 - mean) / mean
-        totals = resp.sum(axis=1)
-        new[2] = totals / totals.sum()
-        return new
+    def _from_moments(self, mean: float, var: float) -> Tuple[float, float]:
+        alpha = mean * (mean * (1 - mean) / var - 1)
+        return alpha, alpha * (1 - mean) / mean
 
 
 class GaussianMixture1D(_TwoComponentMixture1D):
@@ -399,17 +405,8 @@ class GaussianMixture1D(_TwoComponentMixture1D):
             for k in range(2)
         ])
 
-    def _m_step(self, x: np.ndarray, resp: np.ndarray) -> np.ndarray:
-        new = np.empty((3, 2), dtype=np.float64)
-        for k in range(2):
-            r = resp[k]
-            mean = np.sum(r * x) / np.sum(r)
-            var = np.sum(r * (x - mean)**2) / np.sum(r)
-            new[0, k] = mean
-            new[1, k] = max(var, self.var_floor)
-        totals = resp.sum(axis=1)
-        new[2] = totals / totals.sum()
-        return new
+    def _from_moments(self, mean: float, var: float) -> Tuple[float, float]:
+        return mean, max(var, self.var_floor)
 
 
 MIXTURES: Dict[str, Type[_TwoComponentMixture1D]] = dict(
