@@ -5,6 +5,7 @@ import os
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.dist import all_reduce_params
 from mmengine.logging import print_log
 
 
@@ -42,3 +43,18 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         'distributed on CPU with the gloo backend.',
         logger='current')
     return True
+
+
+def average_float_buffers(module: torch.nn.Module) -> None:
+    """Average ``module``'s floating-point buffers over the ranks.
+
+    mmengine's DDP wrapper does not broadcast buffers, so each rank keeps
+    BatchNorm running statistics of its own; after this, every rank holds
+    the same ones. Call it in distributed training only.
+
+    Args:
+        module (nn.Module): The module whose buffers to average.
+    """
+    buffers = [b for b in module.buffers() if b.is_floating_point()]
+    if buffers:
+        all_reduce_params(buffers, op='mean')

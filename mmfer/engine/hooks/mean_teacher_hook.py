@@ -2,11 +2,13 @@
 from typing import List, Optional, Sequence
 
 import torch
-from mmengine.dist import all_reduce_params, is_distributed
+from mmengine.dist import is_distributed
 from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapperDict
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
+
+from mmfer.utils.dist_utils import average_float_buffers
 
 # Where the count of real optimiser steps is kept in checkpoints.
 CKPT_KEY = 'mean_teacher_optimizer_steps'
@@ -123,12 +125,7 @@ class MeanTeacherHook(Hook):
         model = get_ori_model(runner.model)
         model.update_teacher()
         if is_distributed():
-            buffers = [
-                b for b in model.teacher.module.buffers()
-                if b.is_floating_point()
-            ]
-            if buffers:
-                all_reduce_params(buffers, op='mean')
+            average_float_buffers(model.teacher.module)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Store the count of real optimiser steps.

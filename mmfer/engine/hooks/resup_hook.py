@@ -6,8 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import (all_gather_object, all_reduce_params,
-                           get_dist_info, is_main_process)
+from mmengine.dist import all_gather_object, get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
 from mmengine.runner import EpochBasedTrainLoop
@@ -19,6 +18,7 @@ from mmfer.datasets.sample_seed import SampleKey
 from mmfer.evaluation import noise_detection_metrics
 from mmfer.models.utils.mixture_1d import MIXTURES, build_mixture
 from mmfer.utils import atomic_write_text
+from mmfer.utils.dist_utils import average_float_buffers
 
 SIMILARITY_SOURCES = ('extra_pass', 'train_step')
 # Where the train_step similarities are kept in checkpoints.
@@ -297,14 +297,8 @@ class ReSupHook(Hook):
             # torch stream, which resumed runs must find as it was
             generator=torch.Generator().manual_seed(runner.epoch))
         if world_size > 1:
-            # mmengine's DDP does not broadcast buffers, so each rank has
-            # BatchNorm running statistics of its own; averaged, every rank
-            # evaluates its shard with the same networks.
-            buffers = [
-                b for b in model.networks.buffers() if b.is_floating_point()
-            ]
-            if buffers:
-                all_reduce_params(buffers, op='mean')
+            # every rank evaluates its shard with the same networks
+            average_float_buffers(model.networks)
         was_training = model.training
         model.eval()
         sims = []
