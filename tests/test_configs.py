@@ -383,8 +383,8 @@ def test_resup_synthfer_recipes_change_only_the_method():
         osp.join(REPO, 'configs', 'baseline', 'r18_synthfer_noise30.py'))
     eac = Config.fromfile(
         osp.join(REPO, 'configs', 'eac', 'r18_synthfer_noise30.py'))
-    for name, ref in (('r18_synthfer_noise30.py', base),
-                      ('resup-eac_r18_synthfer_noise30.py', eac)):
+    for name, ref, warmup in (('r18_synthfer_noise30.py', base, 3),
+                              ('resup-eac_r18_synthfer_noise30.py', eac, 6)):
         cfg = _resup(name)
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                     'optim_wrapper', 'param_scheduler', 'train_cfg',
@@ -395,10 +395,10 @@ def test_resup_synthfer_recipes_change_only_the_method():
             type='CoTeachingClassifier',
             networks=[ref.model.to_dict(),
                       ref.model.to_dict()])
-        # from scratch, a 3-epoch warm-up instead of ReSup's 1 (the
+        # from scratch, a longer warm-up than ReSup's 1 epoch (each
         # config's comment says why); everything else at ReSup's defaults
         assert [h.to_dict() for h in cfg.custom_hooks][-1] == dict(
-            type='ReSupHook', warmup_epochs=3)
+            type='ReSupHook', warmup_epochs=warmup)
 
 
 def test_resup_linear_heads_keep_pytorch_default_init():
