@@ -1,6 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .formatting import PackFERInputs
 from .gaussian_noise import RandomGaussianNoise
+from .landmark_geometric import (RandomCropWithLandmarks,
+                                 RandomFlipWithLandmarks,
+                                 RandomResizedCropWithLandmarks,
+                                 RandomRotateWithLandmarks,
+                                 ResizeWithLandmarks)
+from .landmark_heatmaps import LandmarkHeatmaps
 from .loading import LoadFERImage
 
-__all__ = ['LoadFERImage', 'PackFERInputs', 'RandomGaussianNoise']
+__all__ = [
+    'LoadFERImage', 'PackFERInputs', 'RandomGaussianNoise',
+    'ResizeWithLandmarks', 'RandomFlipWithLandmarks',
+    'RandomResizedCropWithLandmarks', 'RandomCropWithLandmarks',
+    'RandomRotateWithLandmarks', 'LandmarkHeatmaps'
+]

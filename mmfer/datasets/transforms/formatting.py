@@ -6,7 +6,9 @@ import torch
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 
-FER_ALGORITHM_KEYS = ('clean_label', 'is_noisy', 'landmarks')
+FER_ALGORITHM_KEYS = ('clean_label', 'is_noisy', 'landmarks', 'heatmaps',
+                      'heatmap_weights', 'has_landmarks')
+FLOAT_KEYS = ('landmarks', 'heatmaps', 'heatmap_weights')
 
 
 @TRANSFORMS.register_module()
@@ -15,13 +17,18 @@ class PackFERInputs(PackInputs):
 
     Besides what :class:`mmpretrain.datasets.transforms.PackInputs` packs,
     each data sample gets, when present, ``clean_label`` (LongTensor of
-    shape ``(1,)``, like ``gt_label``), ``is_noisy`` (BoolTensor ``(1,)``)
-    and ``landmarks`` (float32 tensor ``(K, 2)``), so heads, hooks and
-    metrics can use them. ``sample_idx`` is packed as a meta key.
+    shape ``(1,)``, like ``gt_label``), ``is_noisy`` (BoolTensor ``(1,)``),
+    ``landmarks`` (float32 tensor ``(K, 2)``), and the landmark targets of
+    :class:`LandmarkHeatmaps`: ``heatmaps`` and ``heatmap_weights`` (float32
+    tensors ``(K, h, w)``) and ``has_landmarks`` (BoolTensor ``(1,)``), so
+    heads, hooks and metrics can use them. A key whose value is None (e.g.
+    ``landmarks`` of a sample without them) is not packed. ``sample_idx`` is
+    packed as a meta key.
 
     Args:
-        algorithm_keys (Sequence[str]): Extra keys to pack.
-            Defaults to ``('clean_label', 'is_noisy', 'landmarks')``.
+        algorithm_keys (Sequence[str]): Extra keys to pack. Defaults to
+            ``('clean_label', 'is_noisy', 'landmarks', 'heatmaps',
+            'heatmap_weights', 'has_landmarks')``.
         **kwargs: Other arguments of ``PackInputs``.
     """
 
@@ -39,14 +46,22 @@ class PackFERInputs(PackInputs):
         Returns:
             dict: ``inputs`` and ``data_samples``.
         """
-        results = dict(results)
+        results = {
+            key: value
+            for key, value in results.items()
+            if value is not None or key not in self.algorithm_keys
+        }
         if 'clean_label' in results:
             results['clean_label'] = torch.tensor([results['clean_label']],
                                                   dtype=torch.long)
         if 'is_noisy' in results:
             results['is_noisy'] = torch.tensor([results['is_noisy']],
                                                dtype=torch.bool)
-        if 'landmarks' in results:
-            results['landmarks'] = torch.from_numpy(
-                np.ascontiguousarray(results['landmarks'], dtype=np.float32))
+        if 'has_landmarks' in results:
+            results['has_landmarks'] = torch.tensor(
+                [bool(results['has_landmarks'])], dtype=torch.bool)
+        for key in FLOAT_KEYS:
+            if key in results:
+                results[key] = torch.from_numpy(
+                    np.ascontiguousarray(results[key], dtype=np.float32))
         return super().transform(results)

@@ -29,6 +29,12 @@ class LoadFERImage(LoadImageFromFile):
       (``(K, 2)`` ``x y``) are shifted into the crop, so they stay in the
       pixel frame of the returned image. ``ori_shape`` and ``img_shape``
       are the shape of the returned (cropped) image.
+    - **Landmarks frame**: when the sample has ``landmarks``,
+      ``results['landmarks_frame']`` is set to the ``(h, w)`` of the
+      returned image. The ``*WithLandmarks`` transforms update it and
+      ``LandmarkHeatmaps`` checks it against the image, which catches a
+      transform that resized or cropped the image without moving the
+      landmarks.
 
     Arguments are those of :class:`mmcv.transforms.LoadImageFromFile`.
     """
@@ -41,7 +47,8 @@ class LoadFERImage(LoadImageFromFile):
                 optionally ``crop_bbox`` and ``landmarks``.
 
         Returns:
-            dict: ``results`` with ``img``, ``img_shape`` and ``ori_shape``.
+            dict: ``results`` with ``img``, ``img_shape`` and ``ori_shape``,
+            and ``landmarks_frame`` when it has ``landmarks``.
         """
         if results.get('img') is not None:
             loaded = self._from_memory(results)
@@ -51,6 +58,8 @@ class LoadFERImage(LoadImageFromFile):
                 return None
         if loaded.get('crop_bbox') is not None:
             loaded = self._crop(loaded)
+        if loaded.get('landmarks') is not None:
+            loaded['landmarks_frame'] = loaded['img'].shape[:2]
         return loaded
 
     def _from_file(self, results: dict) -> Optional[dict]:
