@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import math
-from typing import Iterator, Optional, Sized
+from typing import Iterator, List, Optional, Sized, Union
 
 import numpy as np
 import torch
@@ -9,7 +9,55 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
-from ..sample_seed import number_draws
+from ..sample_seed import SampleKey, number_draws
+
+
+def read_gt_labels(dataset: Sized, owner: str) -> np.ndarray:
+    """The ``gt_label`` of every sample, the labels a sampler balances.
+
+    Args:
+        dataset (Sized): The dataset; its labels are read with
+            ``get_gt_labels()`` (or ``get_data_info(i)['gt_label']``).
+        owner (str): The sampler's name, for the error message.
+
+    Returns:
+        np.ndarray: int64 labels, one per sample.
+    """
+    if hasattr(dataset, 'get_gt_labels'):
+        labels = dataset.get_gt_labels()
+    else:
+        labels = [
+            dataset.get_data_info(i)['gt_label'] for i in range(len(dataset))
+        ]
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if len(labels) != len(dataset) or (labels < 0).any():
+        raise ValueError(f'{owner} needs one non-negative gt_label per '
+                         'sample (single-label data).')
+    return labels
+
+
+def shard_draw(indices: List[int], rank: int,
+               world_size: int) -> List[Union[int, SampleKey]]:
+    """This rank's share of one epoch's draw, made on every rank alike.
+
+    As mmengine's ``DefaultSampler`` does, the draw is padded to a multiple
+    of ``world_size`` by wrapping around to its start, and every
+    ``world_size``-th index from position ``rank`` is kept, so the ranks get
+    disjoint shards of the same length. Repeats are numbered (see
+    :func:`~mmfer.datasets.sample_seed.number_draws`) over the whole padded
+    draw, so that every rank numbers them alike.
+
+    Args:
+        indices (list[int]): The epoch's draw over all ranks.
+        rank (int): This process's rank.
+        world_size (int): The number of ranks.
+
+    Returns:
+        list: The shard of this rank.
+    """
+    total_size = math.ceil(len(indices) / world_size) * world_size
+    padded = (indices * math.ceil(total_size / len(indices)))[:total_size]
+    return number_draws(padded)[rank::world_size]
 
 
 @DATA_SAMPLERS.register_module()
@@ -63,7 +111,7 @@ class ClassBalancedSampler(Sampler):
                              'must be positive (and the dataset non-empty).')
         self.num_samples = math.ceil(total / world_size)
         self.total_size = self.num_samples * world_size
-        labels = self._labels(dataset)
+        labels = read_gt_labels(dataset, 'ClassBalancedSampler')
         counts = np.bincount(labels)
         self.class_counts = counts
         self.weights = torch.as_tensor(
@@ -74,22 +122,6 @@ class ClassBalancedSampler(Sampler):
             f'{present} classes (class counts {counts.tolist()}), '
             f'{self.num_samples} per rank')
 
-    @staticmethod
-    def _labels(dataset) -> np.ndarray:
-        if hasattr(dataset, 'get_gt_labels'):
-            labels = dataset.get_gt_labels()
-        else:
-            labels = [
-                dataset.get_data_info(i)['gt_label']
-                for i in range(len(dataset))
-            ]
-        labels = np.asarray(labels).reshape(-1).astype(np.int64)
-        if len(labels) != len(dataset) or (labels < 0).any():
-            raise ValueError(
-                'ClassBalancedSampler needs one non-negative gt_label per '
-                'sample (single-label data).')
-        return labels
-
     def __iter__(self) -> Iterator[int]:
         """Iterate this rank's share of the epoch's draw."""
         generator = torch.Generator()
@@ -99,8 +131,7 @@ class ClassBalancedSampler(Sampler):
             self.total_size,
             replacement=True,
             generator=generator).tolist()
-        keys = number_draws(indices)
-        return iter(keys[self.rank:self.total_size:self.world_size])
+        return iter(shard_draw(indices, self.rank, self.world_size))
 
     def __len__(self) -> int:
         """The number of samples of this rank."""
