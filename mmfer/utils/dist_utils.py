@@ -58,3 +58,45 @@ def average_float_buffers(module: torch.nn.Module) -> None:
     buffers = [b for b in module.buffers() if b.is_floating_point()]
     if buffers:
         all_reduce_params(buffers, op='mean')
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather whose backward keeps only this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        chunks = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(chunks, x.contiguous())
+        ctx.rank = dist.get_rank()
+        ctx.size = x.size(0)
+        return torch.cat(chunks)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        start = ctx.rank * ctx.size
+        return grad[start:start + ctx.size]
+
+
+def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` of every rank along dim 0, keeping the gradient.
+
+    The backward hands each rank the gradient of its own slice only, with
+    no all-reduce: the semantics of the official LA-Net ``GatherLayer``.
+    A loss computed on rank ``r`` from the gathered batch therefore trains
+    the other ranks' samples not at all; DDP averages only the parameter
+    gradients, so these cross-rank terms are never propagated. Reproducing
+    the official training needs exactly this (an all-reduce in the backward
+    would add the missing terms and change the gradients).
+
+    Args:
+        x (torch.Tensor): This rank's tensor ``(N, ...)``; every rank must
+            pass the same shape (``drop_last`` batches).
+
+    Returns:
+        torch.Tensor: ``(world_size * N, ...)`` in rank order; ``x`` itself
+        when torch.distributed is not initialised or has one process.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or \
+            dist.get_world_size() == 1:
+        return x
+    return _GatherWithGrad.apply(x)

@@ -2,6 +2,8 @@
 from .cam import class_activation_maps
 from .data_preprocessor import FERDataPreprocessor, is_multi_view
 from .flip import flip_width
+from .label_distribution import (LabelDistributionEstimator,
+                                 PairwiseEdgeScorer)
 from .mixture_1d import (MIXTURES, BetaMixture1D, GaussianMixture1D,
                          build_mixture, label_similarity,
                          lookup_clean_probability)
@@ -9,7 +11,8 @@ from .pretrained_check import verify_pretrained
 
 __all__ = [
     'class_activation_maps', 'flip_width', 'FERDataPreprocessor',
-    'is_multi_view', 'MIXTURES', 'BetaMixture1D', 'GaussianMixture1D',
+    'is_multi_view', 'LabelDistributionEstimator', 'PairwiseEdgeScorer',
+    'MIXTURES', 'BetaMixture1D', 'GaussianMixture1D',
     'build_mixture', 'label_similarity', 'lookup_clean_probability',
     'verify_pretrained'
 ]
