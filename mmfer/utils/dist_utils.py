@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Distributed set-up that also works on CPU-only hosts."""
+import logging
 import os
 
 import torch
@@ -23,7 +24,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         cfg (Config): The config; ``model_wrapper_cfg`` is updated in place.
 
     Returns:
-        bool: True if a CPU (gloo) process group was started.
+        bool: True if a CPU (gloo) process group was started. A
+        ``sync_bn`` setting is then dropped with a warning.
     """
     if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
         return False
@@ -34,6 +36,14 @@ def setup_cpu_distributed(cfg: Config) -> bool:
             'or torchrun, or use --launcher none.')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+    if cfg.get('sync_bn') is not None:
+        # torch's SyncBatchNorm refuses CPU tensors.
+        print_log(
+            f"sync_bn={cfg.sync_bn!r} is ignored on CPU: SyncBatchNorm needs "
+            'GPUs, so each rank normalises with its own batch statistics.',
+            logger='current',
+            level=logging.WARNING)
+        cfg.sync_bn = None
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     wrapper.setdefault('type', 'MMDistributedDataParallel')
     wrapper['device_ids'] = None

@@ -1,0 +1,64 @@
+# LA-Net (Wu and Cui, ICCV 2023): the model of the official recipe
+# (resnet.py, layers.py, loss.py) on a face-recognition ResNet-18. Inherit it
+# beside a dataset base, ./lanet_transforms.py, ./lanet_schedule.py and the
+# runtime.
+
+# Normalisation of the official code ("calculated based on MS-Celeb 1M"),
+# RGB, in 0-255 units.
+lanet_mean = [138.006, 110.262, 96.7725]
+lanet_std = [63.3675, 55.641, 52.683]
+
+model = dict(
+    type='LANetClassifier',
+    # In the model, so that it replaces the dataset base's ImageNet one.
+    data_preprocessor=dict(
+        num_classes=7, mean=lanet_mean, std=lanet_std, to_rgb=True),
+    # Shared conv1 + layer1, then an expression tower and a landmark tower
+    # (layer2-4 each); the face weights initialise the stem and BOTH towers,
+    # as the official load_parameters copies layer2-4 into both.
+    backbone=dict(
+        type='ExpressionLandmarkBackbone',
+        num_shared_stages=1,
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            num_stages=4,
+            out_indices=(0, 1, 2, 3),
+            style='pytorch',
+            # MS-Celeb-1M face-recognition weights (RUL/dacl), converted and
+            # checked by tools/model_converters/face_weights_to_mmpretrain.py
+            # (docs/pretrained.md). The official file is not published.
+            init_cfg=dict(
+                type='Pretrained',
+                checkpoint='checkpoints/resnet18_msceleb_mmpretrain.pth'))),
+    neck=dict(type='GlobalAveragePooling'),
+    # nn.Linear(512, 7) with PyTorch's default initialisation, as fer_fc
+    head=dict(
+        type='LinearClsHead',
+        num_classes=7,
+        in_channels=512,
+        init_cfg=None,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        topk=(1, )),
+    # FPN to stride 4 with 64 channels (64 x the block expansion), heatmaps
+    # of the 19 AFLW-19 landmarks
+    landmark_neck=dict(
+        type='LandmarkFPN', out_channels=64, num_landmarks=19),
+    landmark_loss=dict(
+        type='AdaptiveWingLoss', alpha=2.1, omega=14.0, epsilon=1.0,
+        theta=0.5),
+    label_distribution=dict(type='LabelDistributionEstimator', k=8),
+    contrastive_loss=dict(
+        type='ExpressionLandmarkContrastiveLoss', temperature=0.1),
+    loss_weights=dict(landmark=1.0, kl=1.0, contrastive=0.1),
+    history_momentum=0.9,
+    momentum=0.999,
+    queue_size=8192,
+    confidence=0.7,
+    # -idx for ambiguous samples, as the official code: the sample of index 0
+    # then shares id 0 with class 0; 'unique' uses -(idx + 1).
+    ambiguous_ids='official')
+
+# The official code trains with SyncBN on 2 GPUs. tools/train.py drops it,
+# with a warning, where there is no GPU (SyncBatchNorm needs one).
+sync_bn = 'torch'

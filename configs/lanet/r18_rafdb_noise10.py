@@ -1,0 +1,2 @@
+# Short name of lanet_resnet18-msceleb-pre_2xb64-80e_rafdb-noise10.py.
+_base_ = ['./lanet_resnet18-msceleb-pre_2xb64-80e_rafdb-noise10.py']
