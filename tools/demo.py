@@ -40,12 +40,14 @@ METHODS = {
     'EAC': 'configs/eac/r18_synthfer_noise30.py',
     'ReSup': 'configs/resup/r18_synthfer_noise30.py',
     'ReSup-EAC': 'configs/resup/resup-eac_r18_synthfer_noise30.py',
+    'LA-Net': 'configs/lanet/r18_synthfer_noise30.py',
+    'LA-Net-EAC': 'configs/lanet/lanet-eac_r18_synthfer_noise30.py',
 }
 # The baseline, one method of each kind (one network with a consistency
 # loss; two networks that weight each other's samples): on 2 CPU cores the
 # three runs fit in the demo's time with two at once. ReSup-EAC trains two
-# EAC networks, as long as the other three together: ask for it with
-# --methods.
+# EAC networks, as long as the other three together, and LA-Net two towers
+# plus a momentum copy: ask for them with --methods.
 DEFAULT_METHODS = ('baseline (CE)', 'EAC', 'ReSup')
 METHOD_KEYS = {m.lower().replace(' (ce)', ''): m for m in METHODS}
 # The SynthFER the configs expect (configs/_base_/datasets/synthfer.py),

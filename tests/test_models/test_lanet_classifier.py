@@ -639,3 +639,45 @@ def test_missing_sample_index_or_heatmaps_is_explained():
         del s.heatmaps
     with pytest.raises(KeyError, match='LandmarkHeatmaps'):
         copy.deepcopy(model).loss(inputs, samples)
+
+
+def test_convnext_towers_plug_in_by_config():
+    """Another backbone with multi-scale maps (ConvNeXt) trains and predicts
+    through the same system: only the config changes."""
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(
+            type='LANetClassifier',
+            backbone=dict(
+                type='ExpressionLandmarkBackbone',
+                backbone=dict(
+                    type='ConvNeXt',
+                    arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 32, 64]),
+                    out_indices=(0, 1, 2, 3),
+                    gap_before_final_norm=False)),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead', num_classes=NUM_CLASSES,
+                in_channels=64),
+            landmark_neck=dict(
+                type='LandmarkFPN',
+                out_channels=FPN_CHANNELS,
+                num_landmarks=NUM_LANDMARKS),
+            label_distribution=dict(type='LabelDistributionEstimator', k=K),
+            queue_size=QUEUE))
+    model.init_weights()
+    inputs, samples = make_batch()
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {
+        'loss_cls', 'loss_landmark', 'loss_kl', 'loss_contrastive'
+    }
+    total(losses).backward()
+    towers = model.backbone
+    for tower in (towers.expr_tower, towers.lm_tower):
+        grads = [p.grad for n, p in tower.named_parameters()
+                 if n.startswith('stages.3')]
+        assert grads and all(g is not None and g.abs().sum() > 0
+                             for g in grads)
+    predictions = model.predict(inputs)
+    assert len(predictions) == BATCH
+    assert predictions[0].pred_score.shape == (NUM_CLASSES, )
