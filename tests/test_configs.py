@@ -23,18 +23,23 @@ CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
                          recursive=True) if '_base_' not in p)
 # The configs named after a paper's method (eac_*, gsmc_*, resup_*,
-# resup-eac_* and their short r18_rafdb_*, r18_ferplus*, r18_affectnet*
-# names); the SynthFER demo recipes (*synthfer*) are mmfer's own.
+# resup-eac_*, lanet_*, lanet-eac_* and their short r18_rafdb_*,
+# r18_ferplus*, r18_affectnet* names); the SynthFER demo recipes
+# (*synthfer*) are mmfer's own.
 PAPER_CONFIGS = [
     p for p in CONFIGS
-    if osp.basename(osp.dirname(p)) in ('eac', 'gsmc', 'resup')
+    if osp.basename(osp.dirname(p)) in ('eac', 'gsmc', 'resup', 'lanet')
     and 'synthfer' not in osp.basename(p)
 ]
 
 
 def _without_weights(net: dict) -> dict:
-    """A copy of a classifier config whose backbone starts from scratch."""
-    return dict(net, backbone=dict(net['backbone'], init_cfg=None))
+    """A copy of a classifier config whose backbone starts from scratch
+    (also the wrapped backbone of a two-tower one, LA-Net's)."""
+    backbone = dict(net['backbone'], init_cfg=None)
+    if isinstance(backbone.get('backbone'), dict):
+        backbone['backbone'] = dict(backbone['backbone'], init_cfg=None)
+    return dict(net, backbone=backbone)
 
 
 def _build(cfg: Config):
@@ -88,14 +93,18 @@ def test_config(path):
 
 def test_paper_configs_are_found():
     names = [osp.basename(p) for p in PAPER_CONFIGS]
-    # EAC 13, GSMC 12, ReSup 15 (8 full names, 7 short ones)
-    assert len(names) == 40
+    # EAC 13, GSMC 12, ReSup 15 (8 full names, 7 short ones), LA-Net 12
+    # (7 full names, 5 short ones)
+    assert len(names) == 52
     assert 'eac_resnet18-msceleb-pre_1xb32-60e_rafdb-noise30.py' in names
     assert 'r18_affectnet7.py' in names and 'r18_ferplus.py' in names
     assert 'resup-eac_resnet18-msceleb-pre_1xb96-30e_rafdb-noise30.py' \
         in names
     assert 'r18_rafdb_resup-noise30.py' in names
     assert 'resup-eac_r18_synthfer_noise30.py' not in names
+    assert 'lanet-eac_resnet18-msceleb-pre_2xb64-80e_rafdb-noise30.py' \
+        in names
+    assert 'lanet-eac_r18_synthfer_noise30.py' not in names
 
 
 @pytest.mark.parametrize('path', PAPER_CONFIGS,
@@ -107,8 +116,12 @@ def test_paper_configs_run_one_pass_per_view(path):
     for net in _members(model):
         if isinstance(net, FERClassifier):
             assert net.view_batching == 'separate'
-        else:  # ReSup's plain classifiers see one view: one pass per step
-            assert type(net).__name__ == 'ImageClassifier'
+        else:
+            # ReSup's plain classifiers see one view: one pass per step;
+            # LA-Net runs the mirror of a two-view head (EAC) through the
+            # expression tower in a pass of its own
+            assert type(net).__name__ in ('ImageClassifier',
+                                          'LANetClassifier')
 
 
 def test_baseline_noise_levels():
@@ -456,3 +469,346 @@ def test_resup_networks_load_their_own_checkpoints(tmp_path, monkeypatch):
         assert loaded.keys() == state.keys()
         for key, value in state.items():
             assert torch.equal(loaded[key], value), key
+
+
+# LA-Net ---------------------------------------------------------------------
+
+LANET = osp.join(REPO, 'configs', 'lanet')
+LANET_LONG = 'lanet_resnet18-msceleb-pre_2xb64-80e'
+LANET_PAPER = [p for p in PAPER_CONFIGS if osp.dirname(p) == LANET]
+# The official recipe with LinearClsHead (lanet-eac_* swaps the head)
+LANET_OFFICIAL = [
+    p for p in LANET_PAPER if not osp.basename(p).startswith('lanet-eac')
+]
+# The official constants (train.py, loss.py, utils.py), by model key.
+LANET_MODEL_ARGS = dict(
+    history_momentum=0.9,
+    momentum=0.999,
+    queue_size=8192,
+    confidence=0.7,
+    ambiguous_ids='official',
+    loss_weights=dict(landmark=1.0, kl=1.0, contrastive=0.1))
+LANET_COMPONENTS = dict(
+    landmark_loss=dict(
+        type='AdaptiveWingLoss', alpha=2.1, omega=14.0, epsilon=1.0,
+        theta=0.5),
+    label_distribution=dict(type='LabelDistributionEstimator', k=8),
+    contrastive_loss=dict(
+        type='ExpressionLandmarkContrastiveLoss', temperature=0.1))
+LANET_HEATMAPS = dict(stride=4, sigma=1.5, weight=10.0, weight_threshold=0.2)
+# transforms.Normalize of the official dataloader.py, in [0, 1] units
+LANET_MEAN = (0.5412, 0.4324, 0.3795)
+LANET_STD = (0.2485, 0.2182, 0.2066)
+# (12271 // 128) iterations of the global batch 128 per epoch
+LANET_ITERS_PER_EPOCH = 95
+
+
+def _lanet(name: str) -> Config:
+    return Config.fromfile(osp.join(LANET, name))
+
+
+def _heatmap_landmarks(cfg: Config) -> int:
+    (heatmaps, ) = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t.type == 'LandmarkHeatmaps'
+    ]
+    return heatmaps.num_landmarks
+
+
+def test_lanet_configs_are_found():
+    assert len(LANET_PAPER) == 12 and len(LANET_OFFICIAL) == 11
+
+
+@pytest.mark.parametrize('path', LANET_PAPER, ids=_relids(LANET_PAPER))
+def test_lanet_schedule_and_system_are_the_official_ones(path):
+    """Adam (lr 1e-3, default betas, no weight decay), a linear decay to 0
+    over the 80 epochs stepped per iteration, batch 64 per GPU without the
+    last partial batch, LA-Net's progressive sampler over 80 epochs,
+    SyncBN, and the model with the official constants."""
+    cfg = Config.fromfile(path)
+    assert cfg.optim_wrapper.to_dict() == dict(
+        optimizer=dict(type='Adam', lr=1e-3, weight_decay=0))
+    assert cfg.param_scheduler.to_dict() == dict(
+        type='LinearLR',
+        start_factor=1.0,
+        end_factor=0.0,
+        by_epoch=True,
+        begin=0,
+        end=80,
+        convert_to_iter_based=True)
+    assert cfg.train_cfg.to_dict() == dict(
+        by_epoch=True, max_epochs=80, val_interval=1)
+    loader = cfg.train_dataloader
+    assert loader.batch_size == 64 and loader.drop_last is True
+    assert loader.sampler.to_dict() == dict(
+        type='ProgressiveClassBalancedSampler', max_epoch=80)
+    assert cfg.auto_scale_lr.base_batch_size == 128
+    assert cfg.sync_bn == 'torch'
+    # the queue takes whole global batches of 2 GPUs x 64
+    assert cfg.model.queue_size % (2 * loader.batch_size) == 0
+    model = cfg.model.to_dict()
+    assert model['type'] == 'LANetClassifier'
+    assert {k: model[k] for k in LANET_MODEL_ARGS} == LANET_MODEL_ARGS
+    assert {k: model[k] for k in LANET_COMPONENTS} == LANET_COMPONENTS
+    backbone = model['backbone']
+    assert backbone['type'] == 'ExpressionLandmarkBackbone'
+    assert backbone['num_shared_stages'] == 1
+    assert {k: backbone['backbone'][k]
+            for k in ('type', 'depth', 'out_indices', 'style')} == dict(
+                type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
+                style='pytorch')
+    assert backbone['backbone']['init_cfg'] == dict(
+        type='Pretrained',
+        checkpoint='checkpoints/resnet18_msceleb_mmpretrain.pth')
+    assert model['landmark_neck'] == dict(
+        type='LandmarkFPN',
+        out_channels=64,
+        num_landmarks=_heatmap_landmarks(cfg))
+    pre = model['data_preprocessor']
+    assert pre['to_rgb'] and pre['num_classes'] == 7
+    np.testing.assert_allclose(pre['mean'], np.array(LANET_MEAN) * 255)
+    np.testing.assert_allclose(pre['std'], np.array(LANET_STD) * 255)
+
+
+def test_lanet_lr_decays_to_zero_every_iteration():
+    """The official LinearLR(1 -> 0, total_iters=95 * 80) stepped per
+    iteration: lr_i = 1e-3 (1 - i / 7600). mmengine's epoch-to-iteration
+    conversion spans end - begin - 1 = 7599 steps, so its lr reaches 0 one
+    iteration earlier; every lr lies within one step's decrement (1.3e-7)
+    of the official one."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = _lanet('r18_rafdb_noise30.py')
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=cfg.optim_wrapper.optimizer.lr)
+    scheduler = PARAM_SCHEDULERS.build(
+        cfg.param_scheduler.to_dict(),
+        default_args=dict(
+            optimizer=optimizer, epoch_length=LANET_ITERS_PER_EPOCH))
+    assert not scheduler.by_epoch
+    total = LANET_ITERS_PER_EPOCH * 80
+    lrs = []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        scheduler.step()
+    official = 1e-3 * (1 - np.arange(total) / total)
+    assert lrs[0] == 1e-3
+    np.testing.assert_allclose(lrs, official, rtol=0, atol=1e-3 / total)
+    assert lrs[total // 2] < 0.5e-3 + 1e-3 / total
+    assert abs(lrs[-1]) < 1e-12
+
+
+@pytest.mark.parametrize('path', LANET_PAPER, ids=_relids(LANET_PAPER))
+def test_lanet_transforms_are_the_official_ones(path):
+    """Bicubic PIL resize to 224; flip without re-ordering the points; the
+    official random-resized crop (scale 0.75-1, landmarks truncated);
+    colour jitter 0.4 without hue; random erasing p 0.2, scale 0.02-0.2,
+    filled with the mean colour (0 after normalisation); stride-4 heatmaps
+    (sigma 1.5, weight 10 above 0.2). Test: resize only."""
+    cfg = Config.fromfile(path)
+    train = [t.to_dict() for t in cfg.train_dataloader.dataset.pipeline]
+    assert [t['type'] for t in train] == [
+        'LoadFERImage', 'ResizeWithLandmarks', 'RandomFlipWithLandmarks',
+        'RandomResizedCropWithLandmarks', 'ColorJitter', 'RandomErasing',
+        'LandmarkHeatmaps', 'PackFERInputs'
+    ]
+    resize = dict(
+        type='ResizeWithLandmarks',
+        scale=(224, 224),
+        interpolation='bicubic',
+        backend='pillow')
+    assert train[1] == resize
+    assert train[2] == dict(
+        type='RandomFlipWithLandmarks', prob=0.5, permute_landmarks=False)
+    assert train[3] == dict(
+        type='RandomResizedCropWithLandmarks',
+        size=224,
+        scale=(0.75, 1.0),
+        ratio=(3. / 4., 4. / 3.),
+        interpolation='bicubic',
+        backend='pillow',
+        truncate_landmarks=True)
+    assert train[4] == dict(
+        type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4)
+    erasing = train[5]
+    assert {k: v for k, v in erasing.items() if k != 'fill_color'} == dict(
+        type='RandomErasing',
+        erase_prob=0.2,
+        min_area_ratio=0.02,
+        max_area_ratio=0.2,
+        aspect_range=(0.3, 3.3),
+        mode='const')
+    pre = cfg.model.data_preprocessor
+    rgb_fill = np.array(erasing['fill_color'][::-1])  # BGR before to_rgb
+    np.testing.assert_allclose(
+        (rgb_fill - np.array(pre.mean)) / np.array(pre.std), 0, atol=1e-12)
+    heatmaps = train[6]
+    assert {k: heatmaps[k] for k in LANET_HEATMAPS} == LANET_HEATMAPS
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        assert [t.to_dict() for t in loader.dataset.pipeline] == [
+            dict(type='LoadFERImage'), resize,
+            dict(type='PackFERInputs')
+        ]
+
+
+def test_lanet_landmarks_per_dataset():
+    """RAF-DB: LA-Net's 19 HRNet points as aligned-crop landmark files;
+    AffectNet: its own 68 points, loaded from the CSV."""
+    for path in LANET_PAPER:
+        cfg = Config.fromfile(path)
+        dataset = cfg.train_dataloader.dataset
+        if 'affectnet' in osp.basename(path):
+            assert dataset.with_landmarks is True
+            assert _heatmap_landmarks(cfg) == 68
+        else:
+            assert dataset.landmarks == 'aligned'
+            assert _heatmap_landmarks(cfg) == 19
+        assert cfg.model.landmark_neck.num_landmarks == \
+            _heatmap_landmarks(cfg)
+
+
+def test_lanet_noise():
+    """EAC's public noise files per noise level (comparable with the other
+    methods); LA-Net's own seeded draw for rafdb-lanet-noise30."""
+    expected = {
+        'r18_rafdb_noise0.py': None,
+        'r18_rafdb_noise10.py': 'EmoLabel/noise01.txt',
+        'r18_rafdb_noise20.py': 'EmoLabel/noise02.txt',
+        'r18_rafdb_noise30.py': 'EmoLabel/noise03.txt',
+        'lanet-eac_resnet18-msceleb-pre_2xb64-80e_rafdb-noise30.py':
+        'EmoLabel/noise03.txt',
+    }
+    for name, noise_file in expected.items():
+        dataset = _lanet(name).train_dataloader.dataset
+        assert dataset.get('noise_file') == noise_file, name
+        assert 'noise_rate' not in dataset, name
+    own = _lanet(f'{LANET_LONG}_rafdb-lanet-noise30.py')
+    dataset = own.train_dataloader.dataset
+    assert dataset.get('noise_file') is None
+    assert (dataset.noise_rate, dataset.noise_type, dataset.noise_seed) == \
+        (0.3, 'lanet', 0)
+
+
+def test_lanet_short_names():
+    pairs = {
+        'r18_rafdb_noise0.py': f'{LANET_LONG}_rafdb.py',
+        'r18_rafdb_noise10.py': f'{LANET_LONG}_rafdb-noise10.py',
+        'r18_rafdb_noise20.py': f'{LANET_LONG}_rafdb-noise20.py',
+        'r18_rafdb_noise30.py': f'{LANET_LONG}_rafdb-noise30.py',
+        'r18_affectnet7.py': f'{LANET_LONG}_affectnet7.py',
+    }
+    for short, full in pairs.items():
+        assert _lanet(short).to_dict() == _lanet(full).to_dict(), short
+
+
+def test_lanet_eac_configs_carry_eacs_head():
+    """LA-Net x EAC: EAC's head (the one of EAC's own config for the same
+    data) on the expression tower, no neck; everything else is the LA-Net
+    config it inherits."""
+    for name, base, eac in (
+        ('lanet-eac_resnet18-msceleb-pre_2xb64-80e_rafdb-noise30.py',
+         'r18_rafdb_noise30.py', 'r18_rafdb_noise30.py'),
+        ('lanet-eac_r18_synthfer_noise30.py', 'r18_synthfer_noise30.py',
+         'r18_synthfer_noise30.py'),
+    ):
+        cfg, base_cfg = _lanet(name), _lanet(base)
+        eac_head = Config.fromfile(
+            osp.join(REPO, 'configs', 'eac', eac)).model.head.to_dict()
+        model = cfg.model.to_dict()
+        assert model['head'] == eac_head and model['head']['type'] == \
+            'EACHead'
+        assert model['neck'] is None
+        base_model = base_cfg.model.to_dict()
+        for key in set(model) | set(base_model):
+            if key not in ('head', 'neck'):
+                assert model.get(key) == base_model.get(key), (name, key)
+        for key in ('train_dataloader', 'val_dataloader', 'optim_wrapper',
+                    'param_scheduler', 'train_cfg'):
+            assert cfg[key] == base_cfg[key], (name, key)
+
+
+def test_lanet_synthfer_recipe_changes_only_the_method():
+    """The SynthFER recipe keeps the baseline demo's data (dataset, noise,
+    batch, test pipeline), optimiser, schedule and epochs; its sampler
+    becomes uniform at the last epoch, and its queue holds whole batches."""
+    base = Config.fromfile(
+        osp.join(REPO, 'configs', 'baseline', 'r18_synthfer_noise30.py'))
+    cfg = _lanet('r18_synthfer_noise30.py')
+    for key in ('val_dataloader', 'test_dataloader', 'optim_wrapper',
+                'param_scheduler', 'train_cfg', 'data_preprocessor',
+                'auto_scale_lr'):
+        assert cfg[key] == base[key], key
+    train, base_train = cfg.train_dataloader, base.train_dataloader
+    assert train.batch_size == base_train.batch_size
+    for key in ('type', 'data_root', 'split', 'noise_rate', 'noise_type',
+                'noise_seed'):
+        assert train.dataset[key] == base_train.dataset[key], key
+    assert train.sampler.to_dict() == dict(
+        type='ProgressiveClassBalancedSampler',
+        max_epoch=base.train_cfg.max_epochs)
+    assert train.drop_last and cfg.model.queue_size % train.batch_size == 0
+    assert cfg.model.type == 'LANetClassifier'
+    assert cfg.model.landmark_neck.num_landmarks == \
+        _heatmap_landmarks(cfg) == 37
+
+
+def test_lanet_configs_state_the_class_defaults():
+    """The configs spell out LA-Net's constants, and they are the defaults
+    of the classes (each says it defaults to the official value)."""
+    cfg = _lanet('r18_rafdb_noise30.py')
+    heatmaps = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t.type == 'LandmarkHeatmaps'
+    ][0]
+    checks = [(MODELS, 'LANetClassifier', LANET_MODEL_ARGS),
+              (TRANSFORMS, 'LandmarkHeatmaps', LANET_HEATMAPS)]
+    checks += [(MODELS, c['type'], c) for c in LANET_COMPONENTS.values()]
+    for registry, name, args in checks:
+        params = inspect.signature(registry.get(name).__init__).parameters
+        for key, value in args.items():
+            if key != 'type':
+                assert params[key].default == value, (name, key)
+    assert {k: heatmaps[k] for k in LANET_HEATMAPS} == LANET_HEATMAPS
+
+
+def test_lanet_rafdb_model_has_the_official_parameter_count():
+    """The official ResNet-18 LA-Net trains 22.74 M parameters: the shared
+    conv1/bn1/layer1, two copies of layer2-4, fc Linear(512, 7), the FPN's
+    four 1x1 laterals (no bias) and 1x1 heatmap conv (64 -> 19), the two
+    LDE scorers (0.434 M) and the two online projection heads. mmfer's
+    model has exactly these parameters (22,741,038): nothing differs. The
+    frozen momentum copy (towers, FPN, projection heads) is not trained;
+    prediction uses the expression path alone, a plain ResNet-18 with
+    Linear(512, 7)."""
+    model, _ = _build(_lanet('r18_rafdb_noise30.py'))
+
+    def count(module, trainable=True):
+        return sum(p.numel() for p in module.parameters()
+                   if p.requires_grad or not trainable)
+
+    def linear(i, o):
+        return i * o + o
+
+    def scorer(d):  # fc_in, then the pair MLP D -> D/2 -> D/4 -> 2
+        return (linear(d, d) + linear(d, d // 2) + linear(d // 2, d // 4) +
+                linear(d // 4, 2))
+
+    plain = MODELS.build(dict(type='ResNet', depth=18))
+    stem_layer1 = count(plain.conv1) + count(plain.norm1) + \
+        count(plain.layer1)
+    tower = count(plain.layer2) + count(plain.layer3) + count(plain.layer4)
+    fpn = 64 * (64 + 128 + 256 + 512) + 64 * 19 + 19
+    projections = linear(512, 64) + linear(64, 64) + 2 * linear(64, 64)
+    scorers = scorer(512) + scorer(64)
+    fc = linear(512, 7)
+    expected = stem_layer1 + 2 * tower + fc + fpn + scorers + projections
+    assert count(model) == expected == 22_741_038
+    assert round(count(model) / 1e6, 2) == 22.74
+    assert round(count(model.label_distribution) / 1e6, 3) == 0.434
+    momentum = model.momentum_encoder
+    assert count(momentum) == 0
+    assert count(momentum, trainable=False) == \
+        stem_layer1 + 2 * tower + fpn + projections
+    inference = stem_layer1 + tower + fc
+    assert inference == 11_180_103
+    assert count(model.backbone.expr_tower) + count(model.head) == inference
