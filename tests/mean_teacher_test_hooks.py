@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Test-only hook, imported through a config's ``custom_imports``."""
+import json
 import os.path as osp
 
 import torch
@@ -21,3 +22,24 @@ class SaveRankStateHook(Hook):
         torch.save({k: v.detach().cpu()
                     for k, v in state.items()},
                    osp.join(runner.work_dir, f'rank{runner.rank}_state.pth'))
+
+
+@HOOKS.register_module()
+class SaveRankSampleIdxHook(Hook):
+    """Save the ``sample_idx`` of every training sample this rank loaded,
+    in order, to ``rank{r}_sample_idx.json``."""
+
+    def before_train(self, runner) -> None:
+        self.indices = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        self.indices += [
+            int(s.sample_idx) for s in data_batch['data_samples']
+        ]
+
+    def after_train(self, runner) -> None:
+        with open(
+                osp.join(runner.work_dir,
+                         f'rank{runner.rank}_sample_idx.json'), 'w') as f:
+            json.dump(self.indices, f)

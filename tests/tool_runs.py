@@ -2,9 +2,11 @@
 """Helpers for tests that run our tools as a user does, in subprocesses."""
 import os
 import os.path as osp
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 import torch
 
@@ -73,6 +75,44 @@ def run(args, env=None, check=True) -> subprocess.CompletedProcess:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
+
+
+def run_killed(args, env=None) -> subprocess.CompletedProcess:
+    """Run ``python *args``, a training that kills itself (KillAtIterHook),
+    like :func:`run`; return once its main process died.
+
+    A data-loading worker whose batch does not fit in the pipe buffer
+    (64 KiB; e.g. LA-Net's heatmaps, which mmpretrain pickles inline) waits
+    for the dead main process to read it and never exits. The run gets a
+    session of its own and its output goes to files, so that the orphaned
+    workers neither keep the pipes of :func:`run` open nor outlive the run:
+    they are killed with the session's process group, as a job scheduler
+    ends a crashed job.
+
+    Args:
+        args (Sequence[str]): The arguments of ``python``.
+        env (dict, optional): Extra environment variables.
+
+    Returns:
+        subprocess.CompletedProcess: The run, with its exit status
+        (``-9`` for a SIGKILL) and output.
+    """
+    full_env = dict(os.environ, PYTHONPATH=TESTS + os.pathsep + REPO)
+    full_env.update(env or {})
+    with tempfile.TemporaryFile('w+') as out, \
+            tempfile.TemporaryFile('w+') as err:
+        proc = subprocess.Popen([sys.executable] + list(args), stdout=out,
+                                stderr=err, env=full_env, cwd=REPO,
+                                start_new_session=True)
+        returncode = proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # no worker outlived the run
+            pass
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, returncode, out.read(),
+                                           err.read())
 
 
 def run_dist(script: str, args) -> subprocess.CompletedProcess:
