@@ -173,3 +173,48 @@ def test_iteration_based_training_and_resume(tmp_path, clean_loggers):
     again = json.load(open(killed / 'fer_results.json'))
     assert again['history'] == result['history']
     assert again['last_iter'] == result['last_iter']
+
+
+def test_confusion_png_of_the_last_evaluation_with_class_names(
+        tmp_path, monkeypatch):
+    import mmfer.engine.hooks.fer_report_hook as report
+    drawn = []
+    monkeypatch.setattr(report, 'save_confusion_png',
+                        lambda *args: drawn.append(args))
+    hook, runner = FERReportHook(), FakeRunner(tmp_path)
+    runner.val_dataloader = SimpleNamespace(dataset=SimpleNamespace(
+        metainfo=dict(classes=('Fear', 'Anger'))))
+    for epoch, matrix in [(1, [[1, 1], [1, 1]]), (2, [[2, 0], [1, 1]])]:
+        runner.epoch = epoch
+        hook.after_val_epoch(runner, {
+            'accuracy/top1': 75.0,
+            'confusion_matrix/result': torch.tensor(matrix)
+        })
+    assert not drawn  # drawn once, at the end of training
+    hook.after_train(runner)
+    (matrix, classes, path, title), = drawn
+    assert matrix.tolist() == [[2, 0], [1, 1]]
+    assert classes == ('Fear', 'Anger')
+    assert path == str(tmp_path / 'confusion_matrix.png')
+    assert 'last epoch (epoch 2: top-1 75.00%)' in title
+
+
+def test_confusion_png_is_written(tmp_path):
+    hook, runner = FERReportHook(), FakeRunner(tmp_path)
+    runner.val_dataloader = SimpleNamespace(dataset=ToyFER())
+    hook.after_val_epoch(runner, {
+        'accuracy/top1': 50.0,
+        'confusion_matrix/result': torch.eye(7, dtype=torch.long) * 3
+    })
+    hook.after_train(runner)
+    png = tmp_path / 'confusion_matrix.png'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert 'Confusion matrix of the last evaluation saved' in \
+        runner.messages[-1]
+    # without a ConfusionMatrix metric nothing is drawn
+    other = tmp_path / 'other'
+    other.mkdir()
+    hook, runner = FERReportHook(), FakeRunner(other)
+    evaluate(hook, runner, 1, 50.0)
+    hook.after_train(runner)
+    assert not (other / 'confusion_matrix.png').exists()

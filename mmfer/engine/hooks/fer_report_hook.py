@@ -8,6 +8,7 @@ from mmengine.runner import IterBasedTrainLoop
 from mmpretrain.registry import HOOKS
 
 from mmfer.utils.atomic_io import atomic_write_text
+from mmfer.visualization import save_confusion_png
 
 TOP1 = 'accuracy/top1'
 MEAN_CLASS = 'single-label/recall'
@@ -72,16 +73,26 @@ class FERReportHook(Hook):
     ``history``. Each record holds its key, ``top1`` and, when the
     evaluator computes it, ``mean_class_acc``.
 
+    When the evaluator has a ``ConfusionMatrix`` metric, the last
+    evaluation's matrix (the headline's) is drawn with the class names to
+    ``<work_dir>/<confusion_file>`` at the end of training.
+
     Args:
         out_file (str): File name under ``work_dir`` for the summary.
             Defaults to ``'fer_results.json'``.
+        confusion_file (str): File name under ``work_dir`` for the
+            confusion matrix PNG. Defaults to ``'confusion_matrix.png'``.
     """
 
     priority = 'LOW'
 
-    def __init__(self, out_file: str = 'fer_results.json') -> None:
+    def __init__(self,
+                 out_file: str = 'fer_results.json',
+                 confusion_file: str = 'confusion_matrix.png') -> None:
         self.out_file = out_file
+        self.confusion_file = confusion_file
         self.history: List[Dict[str, float]] = []
+        self.last_confusion = None
 
     def after_val_epoch(self,
                         runner,
@@ -101,6 +112,7 @@ class FERReportHook(Hook):
             record['mean_class_acc'] = float(metrics[MEAN_CLASS])
         self.history = [r for r in self.history if r[unit] < done]
         self.history.append(record)
+        self.last_confusion = metrics.get(CONFUSION)
         self._dump(runner)
 
     def after_train(self, runner) -> None:
@@ -119,6 +131,21 @@ class FERReportHook(Hook):
             f'{self._describe(summary[f"last_{unit}"], unit)}. Best {word} '
             '(selected on the test split, optimistic, reference only): '
             f'{self._describe(summary[f"best_{unit}"], unit)}.')
+        if self.last_confusion is not None and runner.rank == 0:
+            self._save_confusion(runner, summary[f'last_{unit}'], unit)
+
+    def _save_confusion(self, runner, record: Dict[str, float],
+                        unit: str) -> None:
+        """Draw the last evaluation's confusion matrix with class names."""
+        dataset = runner.val_dataloader.dataset
+        classes = getattr(dataset, 'metainfo', {}).get('classes')
+        path = osp.join(runner.work_dir, self.confusion_file)
+        save_confusion_png(
+            self.last_confusion, classes, path,
+            f'Test confusion matrix, last {UNIT_WORDS[unit]} '
+            f'({self._describe(record, unit)})')
+        runner.logger.info(f'Confusion matrix of the last evaluation saved '
+                           f'to {path}.')
 
     def _dump(self, runner) -> dict:
         unit = progress_unit(runner)
