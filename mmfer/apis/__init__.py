@@ -1,4 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .face_detectors import (FACE_DETECTORS, FaceDetections,
+                             LBPCascadeFaceDetector, MontageTileDetector,
+                             build_face_detector)
+from .fer_inferencer import FRAMINGS, FERInferencer
 from .train_eval import train_and_test
 
-__all__ = ['train_and_test']
+__all__ = [
+    'train_and_test', 'FERInferencer', 'FRAMINGS', 'FACE_DETECTORS',
+    'FaceDetections', 'LBPCascadeFaceDetector', 'MontageTileDetector',
+    'build_face_detector'
+]
