@@ -495,7 +495,7 @@ LANET_COMPONENTS = dict(
     label_distribution=dict(type='LabelDistributionEstimator', k=8),
     contrastive_loss=dict(
         type='ExpressionLandmarkContrastiveLoss', temperature=0.1))
-LANET_HEATMAPS = dict(stride=4, sigma=1.5, weight=10.0, weight_threshold=0.2)
+LANET_HEATMAP = dict(stride=4, sigma=1.5, weight=10.0, threshold=0.2)
 # transforms.Normalize of the official dataloader.py, in [0, 1] units
 LANET_MEAN = (0.5412, 0.4324, 0.3795)
 LANET_STD = (0.2485, 0.2182, 0.2066)
@@ -508,11 +508,11 @@ def _lanet(name: str) -> Config:
 
 
 def _heatmap_landmarks(cfg: Config) -> int:
-    (heatmaps, ) = [
+    (targets, ) = [
         t for t in cfg.train_dataloader.dataset.pipeline
-        if t.type == 'LandmarkHeatmaps'
+        if t.type == 'LandmarkTargets'
     ]
-    return heatmaps.num_landmarks
+    return targets.num_landmarks
 
 
 def test_lanet_configs_are_found():
@@ -603,14 +603,15 @@ def test_lanet_transforms_are_the_official_ones(path):
     """Bicubic PIL resize to 224; flip without re-ordering the points; the
     official random-resized crop (scale 0.75-1, landmarks truncated);
     colour jitter 0.4 without hue; random erasing p 0.2, scale 0.02-0.2,
-    filled with the mean colour (0 after normalisation); stride-4 heatmaps
-    (sigma 1.5, weight 10 above 0.2). Test: resize only."""
+    filled with the mean colour (0 after normalisation); the points checked
+    by LandmarkTargets, which the model renders as stride-4 heatmaps (sigma
+    1.5, weight 10 above 0.2). Test: resize only."""
     cfg = Config.fromfile(path)
     train = [t.to_dict() for t in cfg.train_dataloader.dataset.pipeline]
     assert [t['type'] for t in train] == [
         'LoadFERImage', 'ResizeWithLandmarks', 'RandomFlipWithLandmarks',
         'RandomResizedCropWithLandmarks', 'ColorJitter', 'RandomErasing',
-        'LandmarkHeatmaps', 'PackFERInputs'
+        'LandmarkTargets', 'PackFERInputs'
     ]
     resize = dict(
         type='ResizeWithLandmarks',
@@ -642,8 +643,8 @@ def test_lanet_transforms_are_the_official_ones(path):
     rgb_fill = np.array(erasing['fill_color'][::-1])  # BGR before to_rgb
     np.testing.assert_allclose(
         (rgb_fill - np.array(pre.mean)) / np.array(pre.std), 0, atol=1e-12)
-    heatmaps = train[6]
-    assert {k: heatmaps[k] for k in LANET_HEATMAPS} == LANET_HEATMAPS
+    assert set(train[6]) == {'type', 'num_landmarks'}
+    assert cfg.model.heatmap.to_dict() == LANET_HEATMAP
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         assert [t.to_dict() for t in loader.dataset.pipeline] == [
             dict(type='LoadFERImage'), resize,
@@ -756,19 +757,15 @@ def test_lanet_configs_state_the_class_defaults():
     """The configs spell out LA-Net's constants, and they are the defaults
     of the classes (each says it defaults to the official value)."""
     cfg = _lanet('r18_rafdb_noise30.py')
-    heatmaps = [
-        t for t in cfg.train_dataloader.dataset.pipeline
-        if t.type == 'LandmarkHeatmaps'
-    ][0]
-    checks = [(MODELS, 'LANetClassifier', LANET_MODEL_ARGS),
-              (TRANSFORMS, 'LandmarkHeatmaps', LANET_HEATMAPS)]
+    checks = [(MODELS, 'LANetClassifier',
+               dict(LANET_MODEL_ARGS, heatmap=LANET_HEATMAP))]
     checks += [(MODELS, c['type'], c) for c in LANET_COMPONENTS.values()]
     for registry, name, args in checks:
         params = inspect.signature(registry.get(name).__init__).parameters
         for key, value in args.items():
             if key != 'type':
                 assert params[key].default == value, (name, key)
-    assert {k: heatmaps[k] for k in LANET_HEATMAPS} == LANET_HEATMAPS
+    assert cfg.model.heatmap.to_dict() == LANET_HEATMAP
 
 
 def test_lanet_rafdb_model_has_the_official_parameter_count():

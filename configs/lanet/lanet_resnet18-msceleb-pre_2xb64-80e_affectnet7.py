@@ -17,13 +17,7 @@ train_pipeline = [
     {{_base_.lanet_crop}},
     {{_base_.lanet_color_jitter}},
     {{_base_.lanet_random_erasing}},
-    dict(
-        type='LandmarkHeatmaps',
-        num_landmarks=68,
-        stride=4,
-        sigma=1.5,
-        weight=10.0,
-        weight_threshold=0.2),
+    dict(type='LandmarkTargets', num_landmarks=68),
     dict(type='PackFERInputs'),
 ]
 test_pipeline = {{_base_.lanet_test_pipeline}}

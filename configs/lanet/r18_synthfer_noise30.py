@@ -52,7 +52,7 @@ train_pipeline = [
         aspect_range=(0.3, 3.3),
         mode='const',
         fill_color=(103.53, 116.28, 123.675)),
-    dict(type='LandmarkHeatmaps', num_landmarks=num_landmarks),
+    dict(type='LandmarkTargets', num_landmarks=num_landmarks),
     dict(type='PackFERInputs'),
 ]
 train_dataloader = dict(

@@ -1,11 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Landmark-aware geometric transforms, heatmap targets and packing.
+"""Landmark-aware geometric transforms, landmark targets and packing.
 
 The geometric checks draw one Gaussian spot per landmark, each in its own
 colour channel, move image and landmarks with a transform, and compare the
 spot centroids of the output image with the output landmarks.
 """
-import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,9 @@ from mmfer.datasets.transforms.landmark_geometric import (
     RandomCropWithLandmarks, RandomFlipWithLandmarks,
     RandomResizedCropWithLandmarks, RandomRotateWithLandmarks,
     ResizeWithLandmarks)
-from mmfer.datasets.transforms.landmark_heatmaps import LandmarkHeatmaps
+from mmfer.datasets.transforms.landmark_targets import LandmarkTargets
 from mmfer.datasets.transforms.loading import LoadFERImage
+from mmfer.models.utils import render_heatmaps
 
 LANDMARK_FIXTURES = (
     Path(__file__).resolve().parents[2] / '..' / 'shared' / 'fixtures' /
@@ -263,86 +264,43 @@ def test_sample_without_landmarks_passes(transform):
         assert tuple(out['img_shape']) == out['img'].shape[:2]
 
 
-def naive_heatmaps(points, map_h, map_w, stride=4, sigma=1.5):
-    """Per-pixel loop over the official formula."""
-    radius = 3 * sigma
-    heatmaps = np.zeros((len(points), map_h, map_w))
-    for k, (x, y) in enumerate(points):
-        mu_x, mu_y = int(x / stride + 0.5), int(y / stride + 0.5)
-        ul_x, ul_y = int(mu_x - radius), int(mu_y - radius)
-        br_x, br_y = int(mu_x + radius + 1), int(mu_y + radius + 1)
-        for r in range(map_h):
-            for c in range(map_w):
-                if ul_x <= c < br_x and ul_y <= r < br_y:
-                    dx, dy = c - ul_x - 5, r - ul_y - 5
-                    heatmaps[k, r, c] = math.exp(-(dx * dx + dy * dy) /
-                                                 (2 * sigma**2))
-    return heatmaps
-
-
-def naive_weights(heatmaps, weight=10.0, threshold=0.2):
-    num, map_h, map_w = heatmaps.shape
-    weights = np.ones_like(heatmaps)
-    for k in range(num):
-        for r in range(map_h):
-            for c in range(map_w):
-                window = heatmaps[k, max(r - 1, 0):r + 2, max(c - 1, 0):c + 2]
-                if window.max() > threshold:
-                    weights[k, r, c] = weight
-    return weights
-
-
-def test_heatmaps_match_naive_formula():
-    # 96x80 image -> 24x20 maps: centre, near the top-left border (int
-    # truncates ul towards zero there), partly outside on the right, and
-    # entirely out of frame
-    points = np.array([[45.3, 38.9], [5.0, 3.0], [99.0, 70.0], [-40.0, 20.0]],
-                      np.float32)
-    results = dict(
-        img=np.zeros((80, 96, 3), np.uint8),
-        landmarks=points,
-        landmarks_frame=(80, 96))
-    out = LandmarkHeatmaps(num_landmarks=4)(results)
-    expected = naive_heatmaps(points, 20, 24)
-    assert out['heatmaps'].dtype == np.float32
-    assert out['heatmap_weights'].dtype == np.float32
+def test_landmark_targets_pass_the_points():
+    # the model renders the heatmap targets from these points
+    # (tests/test_models/test_landmark_heatmaps.py checks the rendering)
+    points = np.array([[45.3, 38.9], [5.0, 3.0], [99.0, 70.0], [-40.0, 20.0]])
+    out = LandmarkTargets(num_landmarks=4)(
+        dict(
+            img=np.zeros((80, 96, 3), np.uint8),
+            landmarks=points,
+            landmarks_frame=(80, 96)))
+    assert out['landmarks'].dtype == np.float32
+    np.testing.assert_array_equal(out['landmarks'], points.astype(np.float32))
     assert out['has_landmarks'] is True
-    np.testing.assert_allclose(out['heatmaps'], expected, atol=1e-6)
-    np.testing.assert_array_equal(out['heatmap_weights'],
-                                  naive_weights(expected))
-    # peak 1 at int(x / 4 + 0.5) for the interior point
-    assert out['heatmaps'][0, 10, 11] == 1.0
-    # the truncation moves the near-border peak from (1, 1) to (2, 2)
-    assert out['heatmaps'][1, 2, 2] == 1.0
-    assert out['heatmaps'][2].max() > 0
-    assert not out['heatmaps'][3].any()
-    assert (out['heatmap_weights'][3] == 1).all()
-    assert (out['heatmap_weights'][0] == 10).sum() > 9
+    assert 'heatmaps' not in out and 'heatmap_weights' not in out
 
 
-def test_heatmaps_without_landmarks_have_zero_weight():
+def test_sample_without_landmarks_gets_zero_points_and_a_flag():
     for landmarks in ({}, dict(landmarks=None)):
-        out = LandmarkHeatmaps(num_landmarks=19)(
+        out = LandmarkTargets(num_landmarks=19)(
             dict(img=np.zeros((64, 48, 3), np.uint8), **landmarks))
-        assert out['heatmaps'].shape == (19, 16, 12)
-        assert out['heatmap_weights'].shape == (19, 16, 12)
-        assert not out['heatmaps'].any()
-        assert not out['heatmap_weights'].any()
+        assert out['landmarks'].shape == (19, 2)
+        assert out['landmarks'].dtype == np.float32
+        assert not out['landmarks'].any()
         assert out['has_landmarks'] is False
 
 
-def test_heatmaps_reject_unmoved_landmarks_and_wrong_count():
+def test_landmark_targets_reject_unmoved_landmarks_and_wrong_count():
     load = LoadFERImage()
     results = load(dict(img=spot_image(POINTS), landmarks=POINTS.copy()))
     assert results['landmarks_frame'] == (HEIGHT, WIDTH)
     resized = TRANSFORMS.build(dict(type='Resize', scale=(32, 32)))(results)
     with pytest.raises(ValueError, match='ResizeWithLandmarks'):
-        LandmarkHeatmaps(num_landmarks=3)(resized)
+        LandmarkTargets(num_landmarks=3)(resized)
     with pytest.raises(ValueError, match='does not move landmarks'):
         RandomFlipWithLandmarks(prob=1.0)(resized)
     fresh = load(dict(img=spot_image(POINTS), landmarks=POINTS.copy()))
     with pytest.raises(ValueError, match='num_landmarks=19'):
-        LandmarkHeatmaps(num_landmarks=19)(fresh)
+        LandmarkTargets(num_landmarks=19)(fresh)
 
 
 def test_load_sets_frame_of_cropped_image():
@@ -356,22 +314,24 @@ def test_load_sets_frame_of_cropped_image():
         dict(img=spot_image(POINTS)))
 
 
-def test_pack_heatmap_fields():
+def test_pack_landmark_fields():
     pack = TRANSFORMS.build(dict(type='PackFERInputs'))
-    heatmaps = LandmarkHeatmaps(num_landmarks=3)
-    with_points = pack(heatmaps(sample()))['data_samples']
-    assert with_points.heatmaps.dtype == torch.float32
-    assert with_points.heatmaps.shape == (3, HEIGHT // 4, WIDTH // 4)
-    assert with_points.heatmap_weights.dtype == torch.float32
-    assert with_points.heatmap_weights.shape == (3, HEIGHT // 4, WIDTH // 4)
+    targets = LandmarkTargets(num_landmarks=3)
+    with_points = pack(targets(sample()))['data_samples']
     assert with_points.landmarks.dtype == torch.float32
+    np.testing.assert_array_equal(with_points.landmarks.numpy(), POINTS)
     assert with_points.has_landmarks.dtype == torch.bool
     assert with_points.has_landmarks.tolist() == [True]
-    without = pack(heatmaps(dict(img=spot_image(POINTS),
-                                 landmarks=None)))['data_samples']
+    assert 'heatmaps' not in with_points
+    assert 'heatmap_weights' not in with_points
+    without = pack(targets(dict(img=spot_image(POINTS),
+                                landmarks=None)))['data_samples']
     assert without.has_landmarks.tolist() == [False]
-    assert not without.heatmap_weights.any()
-    assert 'landmarks' not in without
+    assert without.landmarks.shape == (3, 2)
+    assert not without.landmarks.any()
+    # without LandmarkTargets, absent landmarks stay unpacked
+    bare = pack(dict(img=spot_image(POINTS), landmarks=None))['data_samples']
+    assert 'landmarks' not in bare and 'has_landmarks' not in bare
 
 
 def test_lanet_pipeline():
@@ -402,7 +362,7 @@ def test_lanet_pipeline():
                 erase_prob=0.2,
                 min_area_ratio=0.02,
                 max_area_ratio=0.2),
-            dict(type='LandmarkHeatmaps', num_landmarks=19),
+            dict(type='LandmarkTargets', num_landmarks=19),
             dict(type='PackFERInputs'),
         ])
     for seed in range(3):
@@ -410,11 +370,17 @@ def test_lanet_pipeline():
         packed = pipeline(dict(img=img, landmarks=points, gt_label=1))
         assert packed['inputs'].shape == (3, 224, 224)
         sample_ = packed['data_samples']
-        assert sample_.heatmaps.shape == (19, 56, 56)
+        # what a data worker sends besides the image: the points, not two
+        # float32 maps of 19 x 56 x 56 (476 KB)
+        assert len(pickle.dumps(sample_)) < 10_000
+        assert sample_.landmarks.shape == (19, 2)
         assert sample_.has_landmarks.tolist() == [True]
         landmarks = sample_.landmarks.numpy()
         assert (landmarks == np.trunc(landmarks)).all()
+        # the model's rendering of these points at 224 / 4
+        heatmaps, _ = render_heatmaps(sample_.landmarks[None], (56, 56))
+        assert heatmaps.shape == (1, 19, 56, 56)
         for k, (x, y) in enumerate(landmarks):
             col, row = int(x / 4 + 0.5), int(y / 4 + 0.5)
             if 5 <= col < 51 and 5 <= row < 51:
-                assert sample_.heatmaps[k, row, col] == 1.0
+                assert heatmaps[0, k, row, col] == 1.0

@@ -3,6 +3,7 @@
 of the official step, and the history bank, momentum encoder and queues."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,8 @@ import mmfer.models.losses.expression_landmark_contrastive_loss  # noqa: F401
 import mmfer.models.necks.landmark_fpn  # noqa: F401
 import mmfer.models.utils.label_distribution  # noqa: F401
 from mmfer.models.utils import flip_width
+# the naive per-pixel rendering of the official heatmap rule
+from test_landmark_heatmaps import naive_heatmap, naive_weights
 
 NUM_CLASSES = 7
 BATCH = 8
@@ -82,7 +85,8 @@ def make_batch(seed=0,
                labels=None,
                valid=None,
                dtype=torch.float32):
-    """Images and data samples with heatmap targets (h = w = SIZE / 4)."""
+    """Images and data samples with float32 landmarks (as PackFERInputs
+    packs them) inside, across and beyond the image border."""
     gen = torch.Generator().manual_seed(seed)
     inputs = torch.randn(BATCH, 3, SIZE, SIZE, generator=gen, dtype=dtype)
     if labels is None:
@@ -91,19 +95,29 @@ def make_batch(seed=0,
         indices = range(100, 100 + BATCH)
     if valid is None:
         valid = [True] * BATCH
-    side = SIZE // 4
-    heatmaps = torch.rand(
-        BATCH, NUM_LANDMARKS, side, side, generator=gen, dtype=dtype)
-    weights = 1 + 9 * (heatmaps > 0.6).to(dtype)
+    landmarks = torch.rand(BATCH, NUM_LANDMARKS, 2, generator=gen) * (
+        SIZE + 40) - 20
     samples = []
     for i in range(BATCH):
         sample = DataSample(metainfo=dict(sample_idx=int(indices[i])))
         sample.set_gt_label(int(labels[i]))
-        sample.heatmaps = heatmaps[i]
-        sample.heatmap_weights = weights[i]
+        sample.landmarks = landmarks[i]
         sample.has_landmarks = torch.tensor([bool(valid[i])])
         samples.append(sample)
     return inputs, samples
+
+
+def naive_targets(samples, stride=4, sigma=1.5, weight=10.0, threshold=0.2):
+    """``(N, K, h, w)`` heatmaps and weight maps of the official rule,
+    pixel by pixel, at the input size / stride."""
+    side = SIZE // stride
+    maps = np.stack([[
+        naive_heatmap(x, y, side, side, stride, sigma)
+        for x, y in s.landmarks.tolist()
+    ] for s in samples])
+    weights = np.stack([[naive_weights(m, weight, threshold) for m in row]
+                        for row in maps])
+    return torch.from_numpy(maps), torch.from_numpy(weights)
 
 
 def total(losses):
@@ -255,8 +269,7 @@ def naive_step(ref, inputs, samples):
     el = naive_el(query_u, key_v, ref.queue_v, ref.queue_labels, yhat) + \
         naive_el(query_v, key_u, ref.queue_u, ref.queue_labels, yhat)
 
-    target = torch.stack([s.heatmaps for s in samples])
-    weight = torch.stack([s.heatmap_weights for s in samples])
+    target, weight = naive_targets(samples)
     log_p = z.log_softmax(dim=1)
     losses = dict(
         loss_cls=-log_p[torch.arange(len(idx)), labels].mean(),
@@ -587,10 +600,10 @@ def test_samples_without_landmarks_are_masked():
     inputs, samples = make_batch(valid=valid)
     _, garbage = make_batch(seed=5, valid=valid)
     other = list(samples)
-    for n in (2, 5):  # other targets for the samples without landmarks
+    for n in (2, 5):  # other points for the samples without landmarks
         other[n] = copy.deepcopy(samples[n])
-        other[n].heatmaps = garbage[n].heatmaps
-        other[n].heatmap_weights = garbage[n].heatmap_weights
+        other[n].landmarks = garbage[n].landmarks
+    assert not torch.equal(other[2].landmarks, samples[2].landmarks)
     twin = copy.deepcopy(model)
     with torch.no_grad():
         heatmaps = copy.deepcopy(model).encode(inputs)[3]
@@ -599,14 +612,12 @@ def test_samples_without_landmarks_are_masked():
     torch.testing.assert_close(losses['loss_landmark'],
                                other_losses['loss_landmark'])
     keep = torch.tensor(valid)
-    target = torch.stack([s.heatmaps for s in samples])[keep]
-    weight = torch.stack([s.heatmap_weights for s in samples])[keep]
+    target, weight = naive_targets(samples)
     # equal-sized samples: the mean of per-sample means is the mean
-    expected = (naive_awing(heatmaps[keep], target) * weight).mean()
+    expected = (naive_awing(heatmaps[keep], target[keep]) *
+                weight[keep]).mean()
     torch.testing.assert_close(losses['loss_landmark'], expected)
-    everything = (
-        naive_awing(heatmaps, torch.stack([s.heatmaps for s in samples])) *
-        torch.stack([s.heatmap_weights for s in samples])).mean()
+    everything = (naive_awing(heatmaps, target) * weight).mean()
     assert not torch.isclose(expected, everything)
 
 
@@ -624,21 +635,59 @@ def test_batch_without_landmarks_has_zero_landmark_loss():
         torch.testing.assert_close(losses[name], none[name], msg=name)
 
 
-def test_missing_sample_index_or_heatmaps_is_explained():
+def test_missing_sample_index_or_landmarks_is_explained():
     model = build()
     inputs, samples = make_batch()
     bare = []
     for s in samples:
         sample = DataSample().set_gt_label(int(s.gt_label))
-        for name in ('heatmaps', 'heatmap_weights', 'has_landmarks'):
+        for name in ('landmarks', 'has_landmarks'):
             sample.set_field(s.get(name), name)
         bare.append(sample)
     with pytest.raises(KeyError, match='sample_idx'):
         model.loss(inputs, bare)
     for s in samples:
-        del s.heatmaps
-    with pytest.raises(KeyError, match='LandmarkHeatmaps'):
+        del s.landmarks
+    with pytest.raises(KeyError, match='LandmarkTargets'):
         copy.deepcopy(model).loss(inputs, samples)
+
+
+def test_heatmap_constants_are_the_models():
+    """The ``heatmap`` argument reaches the renderer: other constants give
+    the naive targets of those constants."""
+    heatmap = dict(sigma=1.0, weight=5.0, threshold=0.5)
+    model = build(heatmap=heatmap)
+    assert model.heatmap == dict(stride=4, **heatmap)
+    inputs, samples = make_batch()
+    with torch.no_grad():
+        heatmaps = copy.deepcopy(model).encode(inputs)[3]
+    losses = model.loss(inputs, samples)
+    target, weight = naive_targets(samples, **heatmap)
+    torch.testing.assert_close(losses['loss_landmark'],
+                               (naive_awing(heatmaps, target) * weight).mean())
+    official = (naive_awing(heatmaps, naive_targets(samples)[0]) *
+                naive_targets(samples)[1]).mean()
+    assert not torch.isclose(losses['loss_landmark'], official)
+
+
+def test_heatmap_size_and_count_mismatches_are_explained():
+    inputs, samples = make_batch()
+    # stride-4 FPN maps against targets at input size / 8
+    model = build(heatmap=dict(stride=8))
+    history = model.label_history.clone()
+    with pytest.raises(ValueError, match=r'heatmap stride 8 = \(4, 4\)'):
+        model.loss(inputs, samples)
+    # the bad batch changed no state
+    assert torch.equal(model.label_history, history)
+    assert int(model.queue_ptr) == 0
+    for s in samples:
+        s.landmarks = s.landmarks[:NUM_LANDMARKS - 1]
+    with pytest.raises(ValueError, match='LandmarkTargets.num_landmarks'):
+        build().loss(inputs, samples)
+    with pytest.raises(ValueError, match='unknown keys'):
+        build(heatmap=dict(radius=3))
+    with pytest.raises(ValueError, match='positive int'):
+        build(heatmap=dict(stride=2.5))
 
 
 def test_convnext_towers_plug_in_by_config():

@@ -110,17 +110,15 @@ def global_batch(step: int):
     inputs = torch.randn(
         GLOBAL, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
     labels = torch.randint(0, NUM_CLASSES, (GLOBAL, ), generator=gen)
-    side = SIZE // 4
-    heatmaps = torch.rand(
-        GLOBAL, NUM_LANDMARKS, side, side, generator=gen,
-        dtype=torch.float64)
-    weights = 1 + 9 * (heatmaps > 0.6).double()
+    # float32 points, as PackFERInputs packs them; the model renders the
+    # heatmap targets
+    landmarks = torch.rand(
+        GLOBAL, NUM_LANDMARKS, 2, generator=gen) * (SIZE + 8) - 4
     samples = []
     for i in range(GLOBAL):
         sample = DataSample(metainfo=dict(sample_idx=INDICES[step][i]))
         sample.set_gt_label(int(labels[i]))
-        sample.heatmaps = heatmaps[i]
-        sample.heatmap_weights = weights[i]
+        sample.landmarks = landmarks[i]
         # one sample without landmarks in each half: equal counts keep the
         # mean of the ranks' landmark losses the global mean
         sample.has_landmarks = torch.tensor([i % LOCAL != 2])

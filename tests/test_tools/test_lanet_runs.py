@@ -48,7 +48,7 @@ train_pipeline = [
         aspect_range=(0.3, 3.3),
         mode='const',
         fill_color=(103.53, 116.28, 123.675)),
-    dict(type='LandmarkHeatmaps', num_landmarks=37),
+    dict(type='LandmarkTargets', num_landmarks=37),
     dict(type='PackFERInputs'),
 ]
 train_dataloader = dict(

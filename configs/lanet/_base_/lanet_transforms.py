@@ -1,7 +1,9 @@
 # LA-Net's augmentation (official dataloader.py, augment.py) at 224 px, with
-# the landmarks moved with the image and rendered as stride-4 heatmaps. All
-# names start with `lanet_` so that this file can be inherited beside any
-# dataset base.
+# the landmarks moved with the image. The model renders them as stride-4
+# heatmap targets (its `heatmap` argument): a data worker then sends 19
+# points per sample, not two 19 x 56 x 56 float32 maps (476 KB). All names
+# start with `lanet_` so that this file can be inherited beside any dataset
+# base.
 
 lanet_img_size = 224
 lanet_num_landmarks = 19
@@ -38,13 +40,10 @@ lanet_crop = dict(
     truncate_landmarks=True)
 lanet_color_jitter = dict(
     type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4)
-lanet_heatmaps = dict(
-    type='LandmarkHeatmaps',
-    num_landmarks=lanet_num_landmarks,
-    stride=4,
-    sigma=1.5,
-    weight=10.0,
-    weight_threshold=0.2)
+# Checks the points' frame and count; a sample without landmarks gets zero
+# points and has_landmarks=False (masked out of the landmark loss).
+lanet_landmark_targets = dict(
+    type='LandmarkTargets', num_landmarks=lanet_num_landmarks)
 lanet_train_pipeline = [
     dict(type='LoadFERImage'),
     lanet_resize,
@@ -52,7 +51,7 @@ lanet_train_pipeline = [
     lanet_crop,
     lanet_color_jitter,
     lanet_random_erasing,
-    lanet_heatmaps,
+    lanet_landmark_targets,
     dict(type='PackFERInputs'),
 ]
 lanet_test_pipeline = [

@@ -6,12 +6,12 @@ from .landmark_geometric import (RandomCropWithLandmarks,
                                  RandomResizedCropWithLandmarks,
                                  RandomRotateWithLandmarks,
                                  ResizeWithLandmarks)
-from .landmark_heatmaps import LandmarkHeatmaps
+from .landmark_targets import LandmarkTargets
 from .loading import LoadFERImage
 
 __all__ = [
     'LoadFERImage', 'PackFERInputs', 'RandomGaussianNoise',
     'ResizeWithLandmarks', 'RandomFlipWithLandmarks',
     'RandomResizedCropWithLandmarks', 'RandomCropWithLandmarks',
-    'RandomRotateWithLandmarks', 'LandmarkHeatmaps'
+    'RandomRotateWithLandmarks', 'LandmarkTargets'
 ]

@@ -6,9 +6,7 @@ import torch
 from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 
-FER_ALGORITHM_KEYS = ('clean_label', 'is_noisy', 'landmarks', 'heatmaps',
-                      'heatmap_weights', 'has_landmarks')
-FLOAT_KEYS = ('landmarks', 'heatmaps', 'heatmap_weights')
+FER_ALGORITHM_KEYS = ('clean_label', 'is_noisy', 'landmarks', 'has_landmarks')
 
 
 @TRANSFORMS.register_module()
@@ -18,17 +16,17 @@ class PackFERInputs(PackInputs):
     Besides what :class:`mmpretrain.datasets.transforms.PackInputs` packs,
     each data sample gets, when present, ``clean_label`` (LongTensor of
     shape ``(1,)``, like ``gt_label``), ``is_noisy`` (BoolTensor ``(1,)``),
-    ``landmarks`` (float32 tensor ``(K, 2)``), and the landmark targets of
-    :class:`LandmarkHeatmaps`: ``heatmaps`` and ``heatmap_weights`` (float32
-    tensors ``(K, h, w)``) and ``has_landmarks`` (BoolTensor ``(1,)``), so
-    heads, hooks and metrics can use them. A key whose value is None (e.g.
-    ``landmarks`` of a sample without them) is not packed. ``sample_idx`` is
-    packed as a meta key.
+    ``landmarks`` (float32 tensor ``(K, 2)``) and ``has_landmarks``
+    (BoolTensor ``(1,)``, set by :class:`LandmarkTargets`), so heads, hooks
+    and metrics can use them. LA-Net's heatmap targets are not packed: the
+    model renders them from ``landmarks``, which keeps the samples that
+    data workers send small. A key whose value is None (e.g. ``landmarks``
+    of a sample without them when no :class:`LandmarkTargets` ran) is not
+    packed. ``sample_idx`` is packed as a meta key.
 
     Args:
         algorithm_keys (Sequence[str]): Extra keys to pack. Defaults to
-            ``('clean_label', 'is_noisy', 'landmarks', 'heatmaps',
-            'heatmap_weights', 'has_landmarks')``.
+            ``('clean_label', 'is_noisy', 'landmarks', 'has_landmarks')``.
         **kwargs: Other arguments of ``PackInputs``.
     """
 
@@ -60,8 +58,7 @@ class PackFERInputs(PackInputs):
         if 'has_landmarks' in results:
             results['has_landmarks'] = torch.tensor(
                 [bool(results['has_landmarks'])], dtype=torch.bool)
-        for key in FLOAT_KEYS:
-            if key in results:
-                results[key] = torch.from_numpy(
-                    np.ascontiguousarray(results[key], dtype=np.float32))
+        if 'landmarks' in results:
+            results['landmarks'] = torch.from_numpy(
+                np.ascontiguousarray(results['landmarks'], dtype=np.float32))
         return super().transform(results)

@@ -32,7 +32,7 @@ class LoadFERImage(LoadImageFromFile):
     - **Landmarks frame**: when the sample has ``landmarks``,
       ``results['landmarks_frame']`` is set to the ``(h, w)`` of the
       returned image. The ``*WithLandmarks`` transforms update it and
-      ``LandmarkHeatmaps`` checks it against the image, which catches a
+      ``LandmarkTargets`` checks it against the image, which catches a
       transform that resized or cropped the image without moving the
       landmarks.
 

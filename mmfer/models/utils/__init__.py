@@ -4,6 +4,7 @@ from .data_preprocessor import FERDataPreprocessor, is_multi_view
 from .flip import flip_width
 from .label_distribution import (LabelDistributionEstimator,
                                  PairwiseEdgeScorer)
+from .landmark_heatmaps import render_heatmaps
 from .mixture_1d import (MIXTURES, BetaMixture1D, GaussianMixture1D,
                          build_mixture, label_similarity,
                          lookup_clean_probability)
@@ -12,6 +13,7 @@ from .pretrained_check import verify_pretrained
 __all__ = [
     'class_activation_maps', 'flip_width', 'FERDataPreprocessor',
     'is_multi_view', 'LabelDistributionEstimator', 'PairwiseEdgeScorer',
+    'render_heatmaps',
     'MIXTURES', 'BetaMixture1D', 'GaussianMixture1D',
     'build_mixture', 'label_similarity', 'lookup_clean_probability',
     'verify_pretrained'
