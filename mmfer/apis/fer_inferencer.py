@@ -12,13 +12,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
-from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
+from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from ..utils.compat import add_allow_pickle_argument
 from .face_detectors import (FACE_DETECTORS, DetectorType, FaceDetections,
                              LBPCascadeFaceDetector, build_face_detector)
+from .model_loading import build_model, load_weights
 
 ImageInput = Union[str, np.ndarray]
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -152,48 +151,6 @@ def read_image(img: ImageInput) -> np.ndarray:
     return array
 
 
-def build_fer_model(config: Union[str, Config], checkpoint: str,
-                    device: str) -> Tuple[torch.nn.Module, Config, dict]:
-    """Build a config's model and load a checkpoint into it strictly.
-
-    The checkpoint is read by mmengine's loader, which mmfer makes load
-    with ``weights_only=True`` (see :mod:`mmfer.utils.compat`).
-
-    Args:
-        config (str | Config): The config (path) the model was trained with.
-        checkpoint (str): The ``.pth`` file.
-        device (str): Where to put the model.
-
-    Returns:
-        tuple: The model in eval mode, its config and the checkpoint's
-        ``meta``.
-    """
-    cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {checkpoint} not found; pass the .pth file that '
-            'training wrote into its work_dir (e.g. epoch_N.pth).')
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    # mmengine's Runner gives the model the top-level data_preprocessor
-    # (normalisation, BGR -> RGB) unless the model names its own.
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    try:
-        ckpt = load_checkpoint(
-            model, checkpoint, map_location='cpu', strict=True,
-            logger='silent')
-    except RuntimeError as err:
-        name = getattr(config, 'filename', config)
-        raise ValueError(
-            f'checkpoint {checkpoint} does not fit the model of config '
-            f'{name}: {str(err).strip()[:1500]}\nPass the config the '
-            'checkpoint was trained with.') from err
-    model._config = cfg
-    return model.to(device).eval(), cfg, ckpt.get('meta', {}) or {}
-
-
 class FERInferencer:
     """Facial expressions of every face in photos or video frames.
 
@@ -242,8 +199,10 @@ class FERInferencer:
                  max_batch: int = 64) -> None:
         if device is None:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
-        self.model, self.config, meta = build_fer_model(
-            model, weights, device)
+        self.config = (model if isinstance(model, Config) else
+                       Config.fromfile(model))
+        self.model = build_model(self.config, device)
+        meta = load_weights(self.model, weights, self.config.filename)
         self.device = device
         self.pipeline = self._init_pipeline(self.config)
         self.detector = (None if detector is None else

@@ -235,8 +235,10 @@ def test_tool_errors(replica, tmp_path):
         vis_cam.main([config, gsmc, image] + args)
     text = str(err.value)
     assert gsmc in text and config in text
-    assert 'keys missing from the checkpoint: backbone.' in text
-    assert 'keys the model does not have: student.' in text
+    assert ('missing keys (in the model, not in the checkpoint): '
+            'backbone.') in text
+    assert ('unexpected keys (in the checkpoint, not in the model): '
+            'student.') in text
 
     ckpt = save_random_checkpoint(config, str(tmp_path / 'base.pth'))
     state = torch.load(ckpt)

@@ -34,7 +34,6 @@ Example::
         work_dirs/r18_synthfer_noise30/epoch_16.pth --out noise_report
 """
 import argparse
-import copy
 import csv
 import json
 import math
@@ -50,14 +49,12 @@ import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import CheckpointLoader  # noqa: E402
-from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
-from torch import nn  # noqa: E402
+from mmpretrain.registry import DATASETS  # noqa: E402
 
+from mmfer.apis import build_model, load_weights  # noqa: E402
 from mmfer.engine.hooks.noise_detection_hook import (  # noqa: E402
     build_loader, predict_probabilities, scoring_dataset_cfg)
-from mmfer.engine.hooks.resup_hook import ReSupHook  # noqa: E402
+from mmfer.engine.hooks.resup_hook import sample_info  # noqa: E402
 from mmfer.evaluation import (LABEL_SCORES, NOISE_METRIC_KEYS,  # noqa: E402
                               label_scores, noise_detection_metrics)
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
@@ -114,58 +111,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='override config settings, e.g. '
         'train_dataloader.dataset.data_root=data/synthfer')
     return parser.parse_args(argv)
-
-
-def _trained_model_type(checkpoint: dict) -> str:
-    """The model type recorded in a checkpoint's config, if any."""
-    text = checkpoint.get('meta', {}).get('cfg') if isinstance(
-        checkpoint.get('meta'), dict) else None
-    if not isinstance(text, str):
-        return 'no config recorded'
-    try:
-        return Config.fromstring(text, '.py').model.type
-    except Exception:  # a config that no longer parses: still report
-        return 'recorded config unreadable'
-
-
-def load_model(cfg: Config, config: str, checkpoint: str,
-               device: str) -> nn.Module:
-    """Build the config's model and load the checkpoint's weights.
-
-    The file is read by mmengine's checkpoint loader, which ``import
-    mmfer`` makes load local files with ``weights_only=True``.
-
-    Args:
-        cfg (Config): The config.
-        config (str): Its path, for messages.
-        checkpoint (str): The checkpoint path.
-        device (str): Device of the model.
-
-    Returns:
-        nn.Module: The model in eval mode.
-    """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {checkpoint} not found: pass a .pth that training '
-            f'with {config} wrote (e.g. <work_dir>/epoch_N.pth).')
-    model_cfg = copy.deepcopy(cfg.model)
-    # mmengine's Runner gives the model the config's top-level
-    # data_preprocessor (normalisation) unless the model sets its own
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = loaded.get('state_dict', loaded)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        detail = ' '.join(str(err).split())[:600]
-        raise ValueError(
-            f'checkpoint {checkpoint} (trained model: '
-            f'{_trained_model_type(loaded)}) does not fit the model of '
-            f'config {config} ({cfg.model.type}): {detail} -- pass the '
-            'config the checkpoint was trained with.') from None
-    return model.to(device).eval()
 
 
 def class_name(classes: Sequence[str], label: int) -> str:
@@ -328,11 +273,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = load_model(cfg, args.config, args.checkpoint, args.device)
+    model = build_model(cfg, args.device)
+    load_weights(model, args.checkpoint, args.config)
     dataset = DATASETS.build(scoring_dataset_cfg(cfg))
     classes = list(dataset.metainfo.get('classes') or [])
-    info = ReSupHook._sample_info(dataset)
+    info = sample_info(dataset)
     if info.get('train_label') is None:
         raise KeyError(f'{type(dataset).__name__} does not give gt_label in '
                        'get_data_info(); the report needs the training '

@@ -18,12 +18,10 @@ Example::
         --out eac.onnx --verify
 """
 import argparse
-import copy
 import importlib
 import json
 import os
 import os.path as osp
-import re
 import sys
 import tempfile
 from types import ModuleType
@@ -34,13 +32,11 @@ sys.path.insert(0, ROOT)
 
 import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.model import BaseModel  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner.checkpoint import _load_checkpoint  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
 
+from mmfer.apis import build_model, load_weights  # noqa: E402
 from mmfer.models.utils.inference_graph import (INPUT_ORDERS,  # noqa: E402
                                                 InferenceGraph)
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
@@ -53,8 +49,6 @@ OUTPUT_NAME = 'scores'
 # Export with two images: torch.export specialises a batch of one to a
 # constant.
 EXPORT_BATCH = 2
-# How many key names a mismatch error lists per kind.
-MAX_LISTED_KEYS = 10
 # Transform arguments that fix the test pipeline's output size, as
 # ``(w, h)`` or an int: Resize(WithLandmarks) ``scale``, CenterCrop
 # ``crop_size``.
@@ -172,82 +166,6 @@ def pipeline_image_size(cfg: Config) -> Tuple[int, int]:
             "Resize 'scale' or CenterCrop 'crop_size'); give --img-size H W.")
     width, height = (size, size) if isinstance(size, int) else size
     return int(height), int(width)
-
-
-def build_model(cfg: Config) -> BaseModel:
-    """Build the config's model as mmengine's Runner does, in eval mode.
-
-    Args:
-        cfg (Config): The config.
-
-    Returns:
-        BaseModel: The model, weights not loaded.
-    """
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = copy.deepcopy(cfg.model)
-    # The Runner gives the top-level preprocessor to a model without one.
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor',
-                             ConfigDict(cfg.data_preprocessor))
-    return MODELS.build(model_cfg).eval()
-
-
-def _listed(keys: Sequence[str]) -> str:
-    shown = ', '.join(keys[:MAX_LISTED_KEYS])
-    more = len(keys) - MAX_LISTED_KEYS
-    return f'{shown} (and {more} more)' if more > 0 else shown
-
-
-def load_weights(model: BaseModel, checkpoint: str, config: str) -> dict:
-    """Load a checkpoint into ``model``, every tensor or nothing.
-
-    The file is read by mmengine's checkpoint loader, which mmfer makes load
-    with ``weights_only=True`` (``--allow-pickle`` opts out).
-
-    Args:
-        model (BaseModel): The config's model.
-        checkpoint (str): The checkpoint path.
-        config (str): The config path, for the error messages.
-
-    Returns:
-        dict: The checkpoint's ``meta`` (empty if it has none).
-
-    Raises:
-        FileNotFoundError: If ``checkpoint`` is no file.
-        ValueError: If its tensors do not fit the model: the error names
-            the missing, unexpected and differently shaped keys.
-    """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {checkpoint} not found; give the .pth file a '
-            'training run of this config wrote (work_dirs/<config>/'
-            'epoch_N.pth).')
-    loaded = _load_checkpoint(checkpoint, map_location='cpu')
-    state_dict = loaded.get('state_dict', loaded)
-    # Checkpoints saved from a distributed wrapper prefix every key.
-    state_dict = {
-        re.sub(r'^module\.', '', key): value
-        for key, value in state_dict.items()
-    }
-    hint = (f'Was {checkpoint} trained with {config}? Give the config of '
-            'the run that wrote it (its work_dir holds a copy).')
-    try:
-        result = model.load_state_dict(state_dict, strict=False)
-    except RuntimeError as err:  # tensors of other shapes
-        raise ValueError(f'checkpoint {checkpoint} does not fit the model of '
-                         f'{config}: {err} {hint}') from None
-    problems = []
-    if result.missing_keys:
-        problems.append('missing keys (in the model, not in the checkpoint):'
-                        f' {_listed(result.missing_keys)}')
-    if result.unexpected_keys:
-        problems.append('unexpected keys (in the checkpoint, not in the '
-                        f'model): {_listed(result.unexpected_keys)}')
-    if problems:
-        raise ValueError(f'checkpoint {checkpoint} does not fit the model of '
-                         f'{config}: ' + '; '.join(problems) + f'. {hint}')
-    meta = loaded.get('meta')
-    return meta if isinstance(meta, dict) else {}
 
 
 def export(graph: InferenceGraph, out: str, img_size: Tuple[int, int],

@@ -37,19 +37,16 @@ import torch.nn as nn  # noqa: E402
 from mmcv.transforms import Compose  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner.checkpoint import _load_checkpoint  # noqa: E402
 from mmengine.utils import track_iter_progress  # noqa: E402
-from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
+from mmpretrain.registry import DATASETS  # noqa: E402
 
+from mmfer.apis import build_model, load_weights  # noqa: E402
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
 from mmfer.visualization import (ActivationMapper, cam_panels,  # noqa: E402
                                  flip_pair, normalise_maps,
                                  predicting_networks, save_cam_figure)
 from mmfer.visualization.activation_maps import METHODS  # noqa: E402
 
-# Keys listed in a mismatch error before "and N more".
-SHOWN_KEYS = 5
 METHOD_NAMES = dict(cam='CAM', gradcam='Grad-CAM')
 
 
@@ -99,68 +96,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings')
     return parser.parse_args(argv)
-
-
-def describe_keys(keys: Sequence[str]) -> str:
-    """The first few keys of a list, and how many more there are."""
-    shown = ', '.join(keys[:SHOWN_KEYS])
-    more = len(keys) - SHOWN_KEYS
-    return shown + (f' and {more} more' if more > 0 else '')
-
-
-def load_model(cfg: Config, config_path: str, checkpoint: str,
-               device: str) -> nn.Module:
-    """Build the config's model and load the checkpoint into it exactly.
-
-    The checkpoint goes through mmengine's loader, which mmfer makes load
-    with ``torch.load(weights_only=True)``.
-
-    Args:
-        cfg (Config): The config.
-        config_path (str): Its file, for messages.
-        checkpoint (str): The checkpoint file.
-        device (str): The device.
-
-    Returns:
-        nn.Module: The model, in eval mode.
-
-    Raises:
-        FileNotFoundError: If the checkpoint does not exist.
-        ValueError: If its weights do not fit the config's model.
-    """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {checkpoint} not found; give the .pth file a '
-            'training run wrote (e.g. <work_dir>/epoch_N.pth).')
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    # as mmengine's Runner: the config's top-level preprocessor is the
-    # model's unless the model sets its own
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    loaded = _load_checkpoint(checkpoint, map_location='cpu')
-    state = loaded.get('state_dict', loaded)
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in state.items()}
-    mismatch = (f'Checkpoint {checkpoint} does not match the model of '
-                f'config {config_path}')
-    hint = ('; pass the config the checkpoint was trained with (same '
-            'method, backbone and width).')
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:
-        raise ValueError(f'{mismatch}: {err}{hint}') from None
-    problems = []
-    if result.missing_keys:
-        problems.append('keys missing from the checkpoint: ' +
-                        describe_keys(result.missing_keys))
-    if result.unexpected_keys:
-        problems.append('keys the model does not have: ' +
-                        describe_keys(result.unexpected_keys))
-    if problems:
-        raise ValueError(f'{mismatch}: ' + '; '.join(problems) + hint)
-    return model.to(device).eval()
 
 
 def class_names(cfg: Config, num_classes: int) -> List[str]:
@@ -258,7 +193,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    model = load_model(cfg, args.config, args.checkpoint, args.device)
+    model = build_model(cfg, args.device)
+    load_weights(model, args.checkpoint, args.config)
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
     mapper = ActivationMapper(model, args.method, args.target_layer)
     classes = class_names(cfg, predicting_networks(model)[0].head.num_classes)

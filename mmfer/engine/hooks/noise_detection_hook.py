@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from mmfer.evaluation import (LABEL_SCORES, NOISE_METRIC_KEYS,
                               prediction_noise_metrics)
-from .resup_hook import ReSupHook, merge_by_index, padded_shard
+from .resup_hook import merge_by_index, padded_shard, sample_info
 
 
 def scoring_dataset_cfg(cfg) -> dict:
@@ -215,7 +215,7 @@ class NoiseDetectionHook(Hook):
                 "train_cfg=dict(by_epoch=True, ...); got "
                 f'{type(runner.train_loop).__name__}.')
         dataset = DATASETS.build(scoring_dataset_cfg(runner.cfg))
-        info = ReSupHook._sample_info(dataset)
+        info = sample_info(dataset)
         if info.get('is_noisy') is None or not info['is_noisy'].any():
             MMLogger.get_current_instance().warning(
                 'NoiseDetectionHook: the training set flags no label as '

@@ -83,6 +83,35 @@ def merge_by_index(parts: Sequence[Tuple[np.ndarray, np.ndarray]],
     return merged
 
 
+def sample_info(dataset) -> Dict[str, Optional[np.ndarray]]:
+    """Per-sample path, training label, clean label and noise flag, as far
+    as the dataset knows them.
+
+    Args:
+        dataset (Dataset): A dataset; its ``get_data_info(i)`` is read.
+
+    Returns:
+        dict: ``img_path`` (object), ``train_label`` (the ``gt_label``
+        training uses), ``clean_label`` (int64) and ``is_noisy`` (bool)
+        arrays of one entry per sample, each None where some sample's info
+        lacks the key; empty if the dataset has no ``get_data_info``.
+    """
+    if not callable(getattr(dataset, 'get_data_info', None)):
+        return dict()
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+
+    def column(key, dtype=object):
+        if not all(key in info for info in infos):
+            return None
+        return np.array([info[key] for info in infos], dtype=dtype)
+
+    return dict(
+        img_path=column('img_path'),
+        train_label=column('gt_label', np.int64),
+        clean_label=column('clean_label', np.int64),
+        is_noisy=column('is_noisy', bool))
+
+
 def fit_noise_models(similarities: np.ndarray, kind: str, em_iters: int,
                      mixture_cfg: dict,
                      num_bins: int) -> Tuple[np.ndarray, np.ndarray, list]:
@@ -213,7 +242,7 @@ class ReSupHook(Hook):
                 "train_cfg=dict(by_epoch=True, ...); got "
                 f'{type(runner.train_loop).__name__}.')
         dataset = runner.train_dataloader.dataset
-        self.samples = self._sample_info(dataset)
+        self.samples = sample_info(dataset)
         model.record_similarities = self.similarity_source == 'train_step'
         if model.record_similarities and self.step_similarities is None:
             self.step_similarities = torch.full((len(dataset), 2), np.nan,
@@ -329,25 +358,6 @@ class ReSupHook(Hook):
             merged[seen])
         self._epoch_records = []
         return self.step_similarities.numpy().copy()
-
-    @staticmethod
-    def _sample_info(dataset) -> Dict[str, Optional[np.ndarray]]:
-        """Per-sample path, training label, clean label and noise flag, as
-        far as the dataset knows them (None where it does not)."""
-        if not callable(getattr(dataset, 'get_data_info', None)):
-            return dict()
-        infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-
-        def column(key, dtype=object):
-            if not all(key in info for info in infos):
-                return None
-            return np.array([info[key] for info in infos], dtype=dtype)
-
-        return dict(
-            img_path=column('img_path'),
-            train_label=column('gt_label', np.int64),
-            clean_label=column('clean_label', np.int64),
-            is_noisy=column('is_noisy', bool))
 
     def _report(self, runner, sims: np.ndarray, clean: np.ndarray,
                 mixtures: list) -> None:
