@@ -730,8 +730,8 @@ def test_lanet_eac_configs_carry_eacs_head():
 
 def test_lanet_synthfer_recipe_changes_only_the_method():
     """The SynthFER recipe keeps the baseline demo's data (dataset, noise,
-    batch, test pipeline), optimiser, schedule and epochs; its sampler
-    becomes uniform at the last epoch, and its queue holds whole batches."""
+    batch, sampler, pipelines up to moving the landmarks with the image),
+    optimiser, schedule and epochs, and its queue holds whole batches."""
     base = Config.fromfile(
         osp.join(REPO, 'configs', 'baseline', 'r18_synthfer_noise30.py'))
     cfg = _lanet('r18_synthfer_noise30.py')
@@ -744,9 +744,17 @@ def test_lanet_synthfer_recipe_changes_only_the_method():
     for key in ('type', 'data_root', 'split', 'noise_rate', 'noise_type',
                 'noise_seed'):
         assert train.dataset[key] == base_train.dataset[key], key
-    assert train.sampler.to_dict() == dict(
-        type='ProgressiveClassBalancedSampler',
-        max_epoch=base.train_cfg.max_epochs)
+    assert train.sampler == base_train.sampler
+    # the baseline's resize and flip, landmark-aware; the flip swaps the
+    # SynthFER points so each heatmap keeps one anatomical point
+    assert [t['type'] for t in train.dataset.pipeline] == [
+        'LoadFERImage', 'ResizeWithLandmarks', 'RandomFlipWithLandmarks',
+        'LandmarkTargets', 'PackFERInputs'
+    ]
+    assert [t['type'] for t in base_train.dataset.pipeline] == [
+        'LoadFERImage', 'Resize', 'RandomFlip', 'PackFERInputs'
+    ]
+    assert train.dataset.pipeline[2]['permute_landmarks'] is True
     assert train.drop_last and cfg.model.queue_size % train.batch_size == 0
     assert cfg.model.type == 'LANetClassifier'
     assert cfg.model.landmark_neck.num_landmarks == \
