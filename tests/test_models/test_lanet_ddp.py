@@ -187,12 +187,13 @@ def free_port() -> int:
 
 
 def test_two_ranks_hold_the_state_of_one_process(tmp_path):
-    # fork: the children inherit the imported modules (fast start-up)
+    # spawn, not fork: a child forked from a process whose torch/OpenMP
+    # threads are running can deadlock (seen in the full suite)
     mp.start_processes(
         _worker,
         args=(free_port(), str(tmp_path)),
         nprocs=WORLD,
-        start_method='fork')
+        start_method='spawn')
     ranks = [
         torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
         for r in range(WORLD)

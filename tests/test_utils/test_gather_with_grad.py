@@ -47,13 +47,13 @@ def free_port() -> int:
 
 
 def test_two_ranks_gather_in_order_and_keep_own_gradient(tmp_path):
-    # fork: the children inherit the imported modules instead of importing
-    # mmfer again, which takes most of a spawned child's start-up time
+    # spawn, not fork: a child forked from a process whose torch/OpenMP
+    # threads are running can deadlock (seen in the full suite)
     mp.start_processes(
         _worker,
         args=(free_port(), str(tmp_path)),
         nprocs=WORLD,
-        start_method='fork')
+        start_method='spawn')
     expected = torch.cat([local_input(r) for r in range(WORLD)])
     for rank in range(WORLD):
         res = torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)
