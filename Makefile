@@ -26,6 +26,9 @@ $(STAMP): $(VPY) setup.py requirements.txt requirements/runtime.txt requirements
 
 $(TEST_STAMP): $(STAMP) requirements/tests.txt
 	$(PIP) install -r requirements/tests.txt
+	@# grad-cam requires opencv-python-headless, which would shadow our
+	@# opencv-python; its other requirements are in tests.txt.
+	$(PIP) install --no-deps "grad-cam>=1.5,<1.6"
 	touch $@
 
 demo: $(STAMP)
