@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.datasets import BaseDataset
 
 from .class_map import class_index_map, remap_scores, resolve_label_map
+from .image_cache import decode_images, find_image_loader
 from .noise import (NOISE_TYPES, asymmetric_transition, check_noise_rate,
                     check_transition, flip_labels, lanet_flip_labels,
                     noise_summary, symmetric_transition)
@@ -67,6 +68,17 @@ class BaseFERDataset(BaseDataset):
             order) are dropped and counted in the log. Noise files use
             native labels; seeded noise is drawn in the target order.
             Defaults to None (native order).
+        cache_images (bool): Decode every image of the split once when the
+            dataset is built and hold them in one read-only uint8 array
+            ``(N, H, W, 3)``, which :class:`LoadFERImage` (it must be the
+            first transform) then takes instead of reading the file, with
+            the same pixels. For small images of one size (RAF-DB aligned
+            crops, SynthFER, 48x48 folders). Data-loading workers forked
+            after the build share the array without copying it; with the
+            ``spawn`` start method each worker gets a copy. Every DDP rank
+            builds its own cache. Defaults to False.
+        cache_max_gb (float): ``cache_images`` refuses a cache larger than
+            this many GiB. Defaults to 2.
         **kwargs: Passed to :class:`mmpretrain.datasets.BaseDataset`.
     """
 
@@ -82,8 +94,14 @@ class BaseFERDataset(BaseDataset):
                  noise_transition: Optional[Sequence[Sequence[float]]] = None,
                  noise_seed: int = 0,
                  label_map: Optional[Union[str, Sequence[str]]] = None,
+                 cache_images: bool = False,
+                 cache_max_gb: float = 2.0,
                  **kwargs) -> None:
         self.split = split
+        self.cache_images = cache_images
+        self.cache_max_gb = float(cache_max_gb)
+        # Decoded images in memory; a sample's row is its ``img_index``.
+        self.images: Optional[np.ndarray] = None
         self.noise_file = noise_file
         self.noise_rate = check_noise_rate(noise_rate)
         if noise_type not in NOISE_TYPES:
@@ -174,7 +192,24 @@ class BaseFERDataset(BaseDataset):
             self.noise_report = noise_summary(clean, noisy,
                                               self.target_classes)
             self._log_noise(self.noise_report)
+        if self.cache_images:
+            self._cache_images(data_list)
         return data_list
+
+    def _cache_images(self, data_list: List[dict]) -> None:
+        owner = f'{type(self).__name__}({self.split})'
+        if self.images is not None:
+            MMLogger.get_current_instance().info(
+                f'{owner}: cache_images=True ignored, the images are '
+                'already decoded in memory.')
+            return
+        # Built here, before filtering, subsets and serialization, so that
+        # each sample carries its row wherever these move it.
+        loader = find_image_loader(self.pipeline, owner)
+        self.images = decode_images([d['img_path'] for d in data_list],
+                                    loader.decode, self.cache_max_gb, owner)
+        for row, info in enumerate(data_list):
+            info['img_index'] = row
 
     def _remap(self, data_list: List[dict], file_noisy: Optional[np.ndarray]
                ) -> Tuple[List[dict], Optional[np.ndarray]]:
@@ -361,6 +396,21 @@ class BaseFERDataset(BaseDataset):
             f'{type(self).__name__}({self.split}): {report["num_noisy"]}/'
             f'{report["num_samples"]} training labels are noisy '
             f'({report["rate"]:.2%}, {source}); per class: {per_class}')
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline, handing in-memory images over as
+        ``results['img']``.
+
+        Args:
+            idx (int): Sample index.
+
+        Returns:
+            Any: The pipeline output.
+        """
+        data_info = self.get_data_info(idx)
+        if 'img_index' in data_info and self.images is not None:
+            data_info['img'] = self.images[data_info['img_index']]
+        return self.pipeline(data_info)
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""

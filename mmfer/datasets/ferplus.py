@@ -363,7 +363,6 @@ class FERPlusDataset(BaseFERDataset):
         self.img_source = img_source
         self.pixel_file = osp.join(data_root, pixel_file)
         self.vote_file = osp.join(data_root, vote_file)
-        self.images: Optional[np.ndarray] = None
         folder = FERPLUS_SPLITS[split][1]
         ann_file = (
             vote_file if vote_source == 'fer2013new' else osp.join(
@@ -555,20 +554,6 @@ class FERPlusDataset(BaseFERDataset):
             f'({self.ann_file}), {images}; {mode} labels{note}, '
             f'{self.num_classes} classes; {kept} samples kept, dropped: '
             f'{dropped or "none"}')
-
-    def prepare_data(self, idx: int):
-        """Run the pipeline, handing CSV faces over as ``results['img']``.
-
-        Args:
-            idx (int): Sample index.
-
-        Returns:
-            Any: The pipeline output.
-        """
-        data_info = self.get_data_info(idx)
-        if 'img_index' in data_info and self.images is not None:
-            data_info['img'] = self.images[data_info['img_index']]
-        return self.pipeline(data_info)
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""

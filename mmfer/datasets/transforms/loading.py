@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import copy
 from typing import Optional
 
 import cv2
@@ -17,11 +18,12 @@ class LoadFERImage(LoadImageFromFile):
       mmcv's bare ``assert`` (``imfrombytes`` returns None for a truncated
       JPEG or a non-image).
     - **From memory** (``results['img']`` already set, e.g. FERPlus faces
-      decoded from ``fer2013.csv``): the array is used as is, converted to
-      the requested ``color_type``: a greyscale ``(H, W)`` image becomes
-      3-channel BGR for ``'color'`` (the default), as a greyscale PNG read
-      from disk would. The input array is never modified (it may be shared
-      by every sample of a dataset).
+      decoded from ``fer2013.csv``, or a dataset's ``cache_images``, which
+      decodes every file once with :meth:`decode`): the array is used as
+      is, converted to the requested ``color_type``: a greyscale ``(H, W)``
+      image becomes 3-channel BGR for ``'color'`` (the default), as a
+      greyscale PNG read from disk would. The input array is never
+      modified (it may be shared by every sample of a dataset).
     - **Face crop** (``results['crop_bbox']`` = ``(x1, y1, x2, y2)`` in the
       pixels of the decoded image, e.g. AffectNet's face box plus a margin):
       the image is cropped to the box clipped to the image,
@@ -61,6 +63,25 @@ class LoadFERImage(LoadImageFromFile):
         if loaded.get('landmarks') is not None:
             loaded['landmarks_frame'] = loaded['img'].shape[:2]
         return loaded
+
+    def decode(self, path: str) -> np.ndarray:
+        """Decode a file as :meth:`transform` does, before any face crop.
+
+        The pixels are those :meth:`transform` reads from the file, as
+        uint8 (``to_float32`` is applied when the image is loaded from
+        memory), so a dataset can cache them and load them from memory
+        later with the same result.
+
+        Args:
+            path (str): The image file.
+
+        Returns:
+            np.ndarray: The decoded image.
+        """
+        # every image of a cache must decode: ignore_empty cannot skip one
+        loader = copy.copy(self)
+        loader.to_float32, loader.ignore_empty = False, False
+        return loader._from_file(dict(img_path=path))['img']
 
     def _from_file(self, results: dict) -> Optional[dict]:
         path = results['img_path']
