@@ -27,8 +27,10 @@ $(STAMP): $(VPY) setup.py requirements.txt requirements/runtime.txt requirements
 $(TEST_STAMP): $(STAMP) requirements/tests.txt
 	$(PIP) install -r requirements/tests.txt
 	@# grad-cam requires opencv-python-headless, which would shadow our
-	@# opencv-python; its other requirements are in tests.txt.
-	$(PIP) install --no-deps "grad-cam>=1.5,<1.6"
+	@# opencv-python (its other requirements are in tests.txt);
+	@# facenet-pytorch pins torch<2.3 and numpy<2, and only its MTCNN weight
+	@# files are used (by mmfer's own MTCNN).
+	$(PIP) install --no-deps "grad-cam>=1.5,<1.6" "facenet-pytorch==2.6.0"
 	touch $@
 
 demo: $(STAMP)

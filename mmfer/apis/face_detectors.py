@@ -17,7 +17,10 @@ time. The alternatives were weighed so:
   separately. opencv-python 4.x ships Haar cascades but cannot be installed
   beside opencv-python 5.
 - facenet-pytorch ships MTCNN weights in its wheel but pins torch < 2.3 and
-  numpy < 2, which mmfer's stack does not meet.
+  numpy < 2, which mmfer's stack does not meet; its code is not needed,
+  though: ``'mtcnn'`` (:mod:`mmfer.apis.mtcnn_detector`) is mmfer's own
+  MTCNN reading only those weight files, installed with
+  ``pip install --no-deps facenet-pytorch``.
 
 The cascade is a classic frontal detector: fast on a CPU, good on upright,
 roughly frontal faces of at least ~24 px, weak on profiles, strong rotation
@@ -28,8 +31,8 @@ On SynthFER's drawn cartoon faces it finds only about 70 % of the faces
 degrees are outside what it was trained on), so montages of aligned crops
 (SynthFER composites, RAF-DB aligned images on a canvas) have their own
 ``'montage_tiles'`` detector, which finds the pasted tiles, not faces.
-Plug a stronger detector (e.g. one with five landmarks) into
-``FERInferencer(detector=...)`` where these limits matter.
+``'mtcnn'`` finds about 92 % of them, with five landmarks; use it where
+these limits matter.
 """
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple, Union

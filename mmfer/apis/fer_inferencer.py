@@ -399,9 +399,11 @@ def add_inferencer_arguments(parser: argparse.ArgumentParser) -> None:
         '--detector',
         default='lbp_cascade',
         choices=sorted(FACE_DETECTORS.module_dict) + ['none'],
-        help="face detector: lbp_cascade for photos, montage_tiles for "
-        "montages of aligned crops (e.g. SynthFER composites), none when "
-        "each image is one aligned face crop (default: %(default)s)")
+        help="face detector: lbp_cascade for photos (scikit-image), mtcnn "
+        "for photos and drawn faces, with five landmarks (weights from "
+        "`pip install --no-deps facenet-pytorch`), montage_tiles for "
+        "montages of aligned crops, none when each image is one aligned "
+        "face crop (default: %(default)s)")
     parser.add_argument(
         '--framing',
         default='auto',
