@@ -9,6 +9,8 @@ import sys
 import tempfile
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS = osp.join(REPO, 'tests')
@@ -115,6 +117,42 @@ def run_killed(args, env=None) -> subprocess.CompletedProcess:
                                            err.read())
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free when this returns."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _gloo_process(rank: int, fn, port: int, world_size: int,
+                  out_dir: str) -> None:
+    dist.init_process_group(
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{port}',
+        rank=rank,
+        world_size=world_size)
+    try:
+        fn(rank, world_size, out_dir)
+    finally:
+        dist.destroy_process_group()
+
+
+def spawn_gloo(fn, world_size: int, out_dir) -> None:
+    """Run ``fn(rank, world_size, out_dir)`` in ``world_size`` processes
+    joined by a CPU (gloo) process group; ``fn`` must be importable (a
+    module-level function of a test module).
+
+    The processes are spawned, not forked: a child forked from a process
+    whose torch/OpenMP threads are running can deadlock (seen in the full
+    suite).
+    """
+    mp.start_processes(
+        _gloo_process,
+        args=(fn, free_port(), world_size, str(out_dir)),
+        nprocs=world_size,
+        start_method='spawn')
+
+
 def run_dist(script: str, args) -> subprocess.CompletedProcess:
     """Run ``bash tools/<script> *args`` as CPU processes (gloo).
 
@@ -126,10 +164,7 @@ def run_dist(script: str, args) -> subprocess.CompletedProcess:
     Returns:
         subprocess.CompletedProcess: The finished run (exit status 0).
     """
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = str(s.getsockname()[1])
-    env = dict(os.environ, PYTHON=sys.executable, PORT=port,
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                PYTHONPATH=TESTS + os.pathsep + REPO, OMP_NUM_THREADS='1')
     proc = subprocess.run(
         ['bash', osp.join(REPO, 'tools', script)] + list(args),

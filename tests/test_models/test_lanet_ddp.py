@@ -17,11 +17,8 @@ gathered features' backward keeps only each rank's own slice (the official
 from 1 process by design, and so would everything computed from them.
 """
 import copy
-import socket
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -31,6 +28,7 @@ import mmfer.models.losses.adaptive_wing_loss  # noqa: F401
 import mmfer.models.losses.expression_landmark_contrastive_loss  # noqa: F401
 import mmfer.models.necks.landmark_fpn  # noqa: F401
 import mmfer.models.utils.label_distribution  # noqa: F401
+from tool_runs import spawn_gloo
 
 WORLD = 2
 LOCAL = 6  # samples per rank
@@ -167,33 +165,13 @@ def run_steps(model, rank: int = 0, world: int = 1) -> dict:
         })
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    dist.init_process_group(
-        'gloo',
-        init_method=f'tcp://127.0.0.1:{port}',
-        rank=rank,
-        world_size=WORLD)
-    try:
-        torch.save(run_steps(build_model(), rank, WORLD),
-                   f'{out_dir}/rank{rank}.pth')
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    torch.save(run_steps(build_model(), rank, world_size),
+               f'{out_dir}/rank{rank}.pth')
 
 
 def test_two_ranks_hold_the_state_of_one_process(tmp_path):
-    # spawn, not fork: a child forked from a process whose torch/OpenMP
-    # threads are running can deadlock (seen in the full suite)
-    mp.start_processes(
-        _worker,
-        args=(free_port(), str(tmp_path)),
-        nprocs=WORLD,
-        start_method='spawn')
+    spawn_gloo(_worker, WORLD, tmp_path)
     ranks = [
         torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
         for r in range(WORLD)

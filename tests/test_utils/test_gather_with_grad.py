@@ -1,11 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import socket
-
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from mmfer.utils.dist_utils import all_gather_with_grad
+from tool_runs import spawn_gloo
 
 WORLD = 2
 ROWS = 2
@@ -23,37 +21,17 @@ def upstream_grad(rank: int) -> torch.Tensor:
     return grad.view(WORLD * ROWS, 3) * (rank + 2)
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    dist.init_process_group(
-        'gloo',
-        init_method=f'tcp://127.0.0.1:{port}',
-        rank=rank,
-        world_size=WORLD)
-    try:
-        x = local_input(rank).requires_grad_()
-        gathered = all_gather_with_grad(x)
-        (gathered * upstream_grad(rank)).sum().backward()
-        torch.save(
-            dict(gathered=gathered.detach(), grad=x.grad),
-            f'{out_dir}/rank{rank}.pth')
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    x = local_input(rank).requires_grad_()
+    gathered = all_gather_with_grad(x)
+    (gathered * upstream_grad(rank)).sum().backward()
+    torch.save(
+        dict(gathered=gathered.detach(), grad=x.grad),
+        f'{out_dir}/rank{rank}.pth')
 
 
 def test_two_ranks_gather_in_order_and_keep_own_gradient(tmp_path):
-    # spawn, not fork: a child forked from a process whose torch/OpenMP
-    # threads are running can deadlock (seen in the full suite)
-    mp.start_processes(
-        _worker,
-        args=(free_port(), str(tmp_path)),
-        nprocs=WORLD,
-        start_method='spawn')
+    spawn_gloo(_worker, WORLD, tmp_path)
     expected = torch.cat([local_input(r) for r in range(WORLD)])
     for rank in range(WORLD):
         res = torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)
