@@ -61,10 +61,10 @@ def _gaussian_log_pdf(x: np.ndarray, mean: float,
 class _TwoComponentMixture1D:
     """EM skeleton shared by the Beta and the Gaussian mixture.
 
-    Subclasses define the parameter rows, the component log densities and the
-    M-step. Component 1 is the "clean" component: it starts at the higher
-    mean, so on ReSup's similarities (a high-similarity clean majority) it
-    stays the high one.
+    Subclasses define the parameter rows, the log density of one component
+    (``_log_pdf``) and the M-step. Component 1 is the "clean" component: it
+    starts at the higher mean, so on ReSup's similarities (a high-similarity
+    clean majority) it stays the high one.
 
     Args:
         params (np.ndarray): The initial ``(3, 2)`` parameters; row 2 holds
@@ -137,9 +137,17 @@ class _TwoComponentMixture1D:
         self._params = arr
 
     # --------------------------------------------------------------- density
+    @staticmethod
+    def _log_pdf(x: np.ndarray, first: float, second: float) -> np.ndarray:
+        """Log density of one component with parameter rows 0 and 1."""
+        raise NotImplementedError
+
     def _component_log_pdfs(self, x: np.ndarray) -> np.ndarray:
         """Per-component log densities, shape ``(2, n)``."""
-        raise NotImplementedError
+        return np.stack([
+            self._log_pdf(x, self._params[0, k], self._params[1, k])
+            for k in range(2)
+        ])
 
     def _m_step(self, x: np.ndarray, resp: np.ndarray) -> np.ndarray:
         """New ``(3, 2)`` parameters from the responsibilities ``(2, n)``:
@@ -336,11 +344,7 @@ class BetaMixture1D(_TwoComponentMixture1D):
         """np.ndarray: The two betas."""
         return self._params[1].copy()
 
-    def _component_log_pdfs(self, x: np.ndarray) -> np.ndarray:
-        return np.stack([
-            _beta_log_pdf(x, self._params[0, k], self._params[1, k])
-            for k in range(2)
-        ])
+    _log_pdf = staticmethod(_beta_log_pdf)
 
     def _from_moments(self, mean: float, var: float) -> Tuple[float, float]:
         alpha = mean * (mean * (1 - mean) / var - 1)
@@ -399,11 +403,7 @@ class GaussianMixture1D(_TwoComponentMixture1D):
         """np.ndarray: The two variances."""
         return self._params[1].copy()
 
-    def _component_log_pdfs(self, x: np.ndarray) -> np.ndarray:
-        return np.stack([
-            _gaussian_log_pdf(x, self._params[0, k], self._params[1, k])
-            for k in range(2)
-        ])
+    _log_pdf = staticmethod(_gaussian_log_pdf)
 
     def _from_moments(self, mean: float, var: float) -> Tuple[float, float]:
         return mean, max(var, self.var_floor)
