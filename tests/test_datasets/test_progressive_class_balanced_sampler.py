@@ -14,7 +14,8 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import DataLoader
 
 import mmfer  # noqa: F401
-from mmfer.datasets.samplers import progressive_class_balanced_sampler
+# the samplers' shared base reads the rank there
+from mmfer.datasets.samplers import class_balanced_sampler
 from mmfer.datasets.samplers.progressive_class_balanced_sampler import \
     ProgressiveClassBalancedSampler
 
@@ -154,7 +155,7 @@ def test_ranks_get_disjoint_shards_of_one_draw(monkeypatch):
     shards = []
     for rank in range(world):
         monkeypatch.setattr(
-            progressive_class_balanced_sampler,
+            class_balanced_sampler,
             'get_dist_info',
             lambda rank=rank: (rank, world))
         sampler = ProgressiveClassBalancedSampler(

@@ -60,8 +60,73 @@ def shard_draw(indices: List[int], rank: int,
     return number_draws(padded)[rank::world_size]
 
 
+class EpochDrawSampler(Sampler):
+    """A sampler whose epoch is one draw from ``(seed, epoch)``, sharded.
+
+    The base of mmfer's label-balancing samplers: every rank makes the same
+    draw of the epoch (:meth:`draw`, with a generator seeded with ``seed +
+    epoch``) and keeps its shard of it (:func:`shard_draw`). Call
+    :meth:`set_epoch` (mmengine's ``DistSamplerSeedHook`` does) before each
+    epoch.
+
+    Args:
+        dataset (Sized): The dataset.
+        num_samples (int, optional): Indices drawn per epoch over all
+            ranks. Defaults to None (the dataset length).
+        seed (int, optional): Random seed, identical on all ranks. Defaults
+            to None (a seed shared through ``sync_random_seed``).
+    """
+
+    def __init__(self,
+                 dataset: Sized,
+                 num_samples: Optional[int] = None,
+                 seed: Optional[int] = None) -> None:
+        self.rank, self.world_size = get_dist_info()
+        self.dataset = dataset
+        self.seed = sync_random_seed() if seed is None else int(seed)
+        self.epoch = 0
+        self.epoch_size = (
+            len(dataset) if num_samples is None else int(num_samples))
+        if self.epoch_size <= 0:
+            raise ValueError(
+                f'{type(self).__name__}: num_samples={self.epoch_size} must '
+                'be positive (and the dataset non-empty).')
+        self.num_samples = math.ceil(self.epoch_size / self.world_size)
+        self.total_size = self.num_samples * self.world_size
+
+    def draw(self, generator: torch.Generator) -> List[int]:
+        """The epoch's indices over all ranks.
+
+        Args:
+            generator (torch.Generator): Seeded with ``seed + epoch``.
+
+        Returns:
+            list[int]: Dataset indices.
+        """
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Union[int, SampleKey]]:
+        """Iterate this rank's share of the epoch's draw."""
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        return iter(
+            shard_draw(self.draw(generator), self.rank, self.world_size))
+
+    def __len__(self) -> int:
+        """The number of samples of this rank."""
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch, which selects the draw.
+
+        Args:
+            epoch (int): Epoch number.
+        """
+        self.epoch = epoch
+
+
 @DATA_SAMPLERS.register_module()
-class ClassBalancedSampler(Sampler):
+class ClassBalancedSampler(EpochDrawSampler):
     """Oversample rare classes: draw indices with probability 1/class count.
 
     Each epoch draws ``num_samples`` indices with replacement, sample ``i``
@@ -99,18 +164,7 @@ class ClassBalancedSampler(Sampler):
                  dataset: Sized,
                  num_samples: Optional[int] = None,
                  seed: Optional[int] = None) -> None:
-        rank, world_size = get_dist_info()
-        self.rank = rank
-        self.world_size = world_size
-        self.dataset = dataset
-        self.seed = sync_random_seed() if seed is None else int(seed)
-        self.epoch = 0
-        total = len(dataset) if num_samples is None else int(num_samples)
-        if total <= 0:
-            raise ValueError(f'ClassBalancedSampler: num_samples={total} '
-                             'must be positive (and the dataset non-empty).')
-        self.num_samples = math.ceil(total / world_size)
-        self.total_size = self.num_samples * world_size
+        super().__init__(dataset, num_samples, seed)
         labels = read_gt_labels(dataset, 'ClassBalancedSampler')
         counts = np.bincount(labels)
         self.class_counts = counts
@@ -122,25 +176,17 @@ class ClassBalancedSampler(Sampler):
             f'{present} classes (class counts {counts.tolist()}), '
             f'{self.num_samples} per rank')
 
-    def __iter__(self) -> Iterator[int]:
-        """Iterate this rank's share of the epoch's draw."""
-        generator = torch.Generator()
-        generator.manual_seed(self.seed + self.epoch)
-        indices = torch.multinomial(
+    def draw(self, generator: torch.Generator) -> List[int]:
+        """``total_size`` indices drawn with probability 1/class count.
+
+        Args:
+            generator (torch.Generator): Seeded with ``seed + epoch``.
+
+        Returns:
+            list[int]: Dataset indices.
+        """
+        return torch.multinomial(
             self.weights,
             self.total_size,
             replacement=True,
             generator=generator).tolist()
-        return iter(shard_draw(indices, self.rank, self.world_size))
-
-    def __len__(self) -> int:
-        """The number of samples of this rank."""
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch, which selects the draw.
-
-        Args:
-            epoch (int): Epoch number.
-        """
-        self.epoch = epoch

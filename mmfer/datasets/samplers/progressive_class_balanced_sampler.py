@@ -1,19 +1,16 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import math
-from typing import Iterator, List, Optional, Sized
+from typing import List, Optional, Sized
 
 import numpy as np
 import torch
-from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.logging import MMLogger
 from mmpretrain.registry import DATA_SAMPLERS
-from torch.utils.data import Sampler
 
-from .class_balanced_sampler import read_gt_labels, shard_draw
+from .class_balanced_sampler import EpochDrawSampler, read_gt_labels
 
 
 @DATA_SAMPLERS.register_module()
-class ProgressiveClassBalancedSampler(Sampler):
+class ProgressiveClassBalancedSampler(EpochDrawSampler):
     """Move the class mix of each epoch from natural to uniform (LA-Net).
 
     With ``n_c`` samples of class ``c`` among ``N``, ``C`` classes and
@@ -80,23 +77,11 @@ class ProgressiveClassBalancedSampler(Sampler):
                  num_samples: Optional[int] = None,
                  seed: Optional[int] = None) -> None:
         name = type(self).__name__
-        rank, world_size = get_dist_info()
-        self.rank = rank
-        self.world_size = world_size
-        self.dataset = dataset
-        self.seed = sync_random_seed() if seed is None else int(seed)
-        self.epoch = 0
         if int(max_epoch) < 1:
             raise ValueError(f'{name}: max_epoch={max_epoch} must be >= 1; '
                              'set it to the number of training epochs.')
         self.max_epoch = int(max_epoch)
-        self.epoch_size = (
-            len(dataset) if num_samples is None else int(num_samples))
-        if self.epoch_size <= 0:
-            raise ValueError(f'{name}: num_samples={self.epoch_size} must be '
-                             'positive (and the dataset non-empty).')
-        self.num_samples = math.ceil(self.epoch_size / world_size)
-        self.total_size = self.num_samples * world_size
+        super().__init__(dataset, num_samples, seed)
         labels = read_gt_labels(dataset, name)
         self.class_sizes = np.bincount(labels)
         self.class_indices = [
@@ -156,26 +141,18 @@ class ProgressiveClassBalancedSampler(Sampler):
         return np.concatenate([np.tile(members, whole),
                                members[pick.numpy()]]).tolist()
 
-    def __iter__(self) -> Iterator[int]:
-        """Iterate this rank's share of the epoch's draw."""
-        generator = torch.Generator()
-        generator.manual_seed(self.seed + self.epoch)
+    def draw(self, generator: torch.Generator) -> List[int]:
+        """This epoch's class counts, drawn class by class, shuffled.
+
+        Args:
+            generator (torch.Generator): Seeded with ``seed + epoch``.
+
+        Returns:
+            list[int]: Dataset indices.
+        """
         indices = []
         for c, count in enumerate(self.class_counts(self.epoch).tolist()):
             if count:
                 indices += self._draw_class(c, count, generator)
         order = torch.randperm(len(indices), generator=generator).tolist()
-        indices = [indices[i] for i in order]
-        return iter(shard_draw(indices, self.rank, self.world_size))
-
-    def __len__(self) -> int:
-        """The number of samples of this rank."""
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch, which selects the class mix and the draw.
-
-        Args:
-            epoch (int): Epoch number.
-        """
-        self.epoch = epoch
+        return [indices[i] for i in order]
