@@ -4,13 +4,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel, ModuleList
+from mmengine.model import ModuleList
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..utils.mixture_1d import label_similarity, lookup_clean_probability
 from ..utils.pretrained_check import verify_pretrained
 from .fer_classifier import FERClassifier
+from .fer_system import FERSystem
 
 PREDICTORS = ('net0', 'net1', 'ensemble')
 NUM_NETWORKS = 2
@@ -40,7 +41,7 @@ def network_view_feats(network: nn.Module,
 
 
 @MODELS.register_module()
-class CoTeachingClassifier(BaseModel):
+class CoTeachingClassifier(FERSystem):
     """Two classifiers that weight each other's samples (ReSup).
 
     A *system* of two plain classifiers (any mmpretrain classifier config,
@@ -281,42 +282,26 @@ class CoTeachingClassifier(BaseModel):
         if self.predict_with != 'ensemble':
             network = self.networks[int(self.predict_with[-1])]
             return network.predict(inputs, data_samples, **kwargs)
-        scores = self._tensor(inputs).softmax(dim=1)
+        scores = self.forward_tensor(inputs).softmax(dim=1)
         if data_samples is None:
             data_samples = [DataSample() for _ in range(scores.size(0))]
         for sample, score in zip(data_samples, scores):
             sample.set_pred_score(score).set_pred_label(score.argmax())
         return data_samples
 
-    def _tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward_tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The predicting network's logits; for ``'ensemble'`` the log of
+        the mean softmax, whose softmax is the ensemble's score.
+
+        Args:
+            inputs (torch.Tensor): ``(N, C, H, W)`` images.
+
+        Returns:
+            torch.Tensor: ``(N, num_classes)``.
+        """
         if self.predict_with != 'ensemble':
             network = self.networks[int(self.predict_with[-1])]
             return network(inputs, mode='tensor')
-        # the log of the mean softmax: its softmax is the ensemble's score
         probs = [net(inputs, mode='tensor').softmax(dim=1)
                  for net in self.networks]
         return torch.stack(probs).mean(dim=0).log()
-
-    def forward(self,
-                inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        """The unified entry of mmengine models.
-
-        Args:
-            inputs (Tensor | Sequence[Tensor]): Images or views.
-            data_samples (list[DataSample], optional): Annotations.
-            mode (str): ``'tensor'`` (the predicting network's logits; the
-                log of the mean softmax for the ensemble), ``'loss'`` or
-                ``'predict'``.
-
-        Returns:
-            Tensor | dict | list[DataSample]: Depends on ``mode``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._tensor(inputs)
-        raise RuntimeError(f'Invalid mode "{mode}".')

@@ -6,12 +6,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import all_gather, broadcast, get_rank, is_distributed
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mmfer.utils.dist_utils import all_gather_with_grad
 from ..utils import flip_width, render_heatmaps
+from .fer_system import FERSystem
 
 AMBIGUOUS_IDS = ('official', 'unique')
 OFFICIAL_LOSS_WEIGHTS = dict(landmark=1.0, kl=1.0, contrastive=0.1)
@@ -74,7 +74,7 @@ def last_occurrence(indices: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class LANetClassifier(BaseModel):
+class LANetClassifier(FERSystem):
     """LA-Net: landmark-aware label distributions and an expression-landmark
     contrastive loss (Wu and Cui, ICCV 2023), as the official code trains it.
 
@@ -668,27 +668,16 @@ class LANetClassifier(BaseModel):
         return self.head.predict(
             self.extract_feat(inputs), data_samples, **kwargs)
 
-    def forward(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        """The unified entry of mmengine models.
+    def forward_tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The expression tower's logits (the cost of a plain classifier).
 
         Args:
             inputs (torch.Tensor): ``(N, C, H, W)`` images.
-            data_samples (list[DataSample], optional): Annotations.
-            mode (str): ``'tensor'`` (logits), ``'loss'`` or ``'predict'``.
 
         Returns:
-            Tensor | dict | list[DataSample]: Depends on ``mode``.
+            torch.Tensor: ``(N, num_classes)``.
         """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.head(self.extract_feat(inputs))
-        raise RuntimeError(f'Invalid mode "{mode}".')
+        return self.head(self.extract_feat(inputs))
 
 
 def sample_indices(data_samples: Sequence[DataSample],

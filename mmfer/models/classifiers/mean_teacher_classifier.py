@@ -4,18 +4,18 @@ from typing import List, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from .fer_classifier import FERClassifier
+from .fer_system import FERSystem
 
 TEACHER_MODES = ('train', 'eval')
 PREDICTORS = ('student', 'teacher')
 
 
 @MODELS.register_module()
-class MeanTeacherClassifier(BaseModel):
+class MeanTeacherClassifier(FERSystem):
     """A student :class:`FERClassifier` and its mean teacher (GSMC).
 
     The teacher is a parameter EMA of the student (mmengine averaged model,
@@ -177,27 +177,18 @@ class MeanTeacherClassifier(BaseModel):
         :meth:`ImageClassifier.extract_feat`."""
         return self.predictor.extract_feat(inputs, stage=stage)
 
-    def forward(self,
-                inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        """The unified entry of mmengine models.
+    def forward_tensor(
+            self, inputs: Union[torch.Tensor,
+                                Sequence[torch.Tensor]]) -> torch.Tensor:
+        """The predicting network's logits.
 
         Args:
             inputs (Tensor | Sequence[Tensor]): Images or views.
-            data_samples (list[DataSample], optional): Annotations.
-            mode (str): ``'tensor'``, ``'loss'`` or ``'predict'``.
 
         Returns:
-            Tensor | dict | list[DataSample]: Depends on ``mode``.
+            torch.Tensor: ``(N, num_classes)``.
         """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.predictor(inputs, mode='tensor')
-        raise RuntimeError(f'Invalid mode "{mode}".')
+        return self.predictor(inputs, mode='tensor')
 
     def _warn_if_teacher_is_frozen(self) -> None:
         if self.teacher_updated_by_hook:
