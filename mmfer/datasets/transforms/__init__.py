@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .device_augment_seed import DrawDeviceAugmentSeed
 from .formatting import PackFERInputs
 from .gaussian_noise import RandomGaussianNoise
 from .landmark_geometric import (RandomCropWithLandmarks,
@@ -10,7 +11,8 @@ from .landmark_targets import LandmarkTargets
 from .loading import LoadFERImage
 
 __all__ = [
-    'LoadFERImage', 'PackFERInputs', 'RandomGaussianNoise',
+    'DrawDeviceAugmentSeed', 'LoadFERImage', 'PackFERInputs',
+    'RandomGaussianNoise',
     'ResizeWithLandmarks', 'RandomFlipWithLandmarks',
     'RandomResizedCropWithLandmarks', 'RandomCropWithLandmarks',
     'RandomRotateWithLandmarks', 'LandmarkTargets'

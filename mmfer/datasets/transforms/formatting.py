@@ -7,6 +7,7 @@ from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 
 FER_ALGORITHM_KEYS = ('clean_label', 'is_noisy', 'landmarks', 'has_landmarks')
+FER_META_KEYS = PackInputs.DEFAULT_META_KEYS + ('aug_seed', )
 
 
 @TRANSFORMS.register_module()
@@ -22,18 +23,23 @@ class PackFERInputs(PackInputs):
     model renders them from ``landmarks``, which keeps the samples that
     data workers send small. A key whose value is None (e.g. ``landmarks``
     of a sample without them when no :class:`LandmarkTargets` ran) is not
-    packed. ``sample_idx`` is packed as a meta key.
+    packed. ``sample_idx`` is packed as a meta key, and so is ``aug_seed``
+    (from :class:`DrawDeviceAugmentSeed`) when present.
 
     Args:
         algorithm_keys (Sequence[str]): Extra keys to pack. Defaults to
             ``('clean_label', 'is_noisy', 'landmarks', 'has_landmarks')``.
+        meta_keys (Sequence[str]): Meta keys to pack. Defaults to
+            ``PackInputs``' defaults plus ``'aug_seed'``.
         **kwargs: Other arguments of ``PackInputs``.
     """
 
     def __init__(self,
                  algorithm_keys: Sequence[str] = FER_ALGORITHM_KEYS,
+                 meta_keys: Sequence[str] = FER_META_KEYS,
                  **kwargs) -> None:
-        super().__init__(algorithm_keys=algorithm_keys, **kwargs)
+        super().__init__(
+            algorithm_keys=algorithm_keys, meta_keys=meta_keys, **kwargs)
 
     def transform(self, results: dict) -> dict:
         """Convert FER fields to tensors, then pack.

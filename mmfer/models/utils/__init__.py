@@ -1,6 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam import class_activation_maps
 from .data_preprocessor import FERDataPreprocessor, is_multi_view
+from .device_augments import (DeviceGaussianNoise, DeviceRandomCrop,
+                              DeviceRandomErasing, DeviceRandomFlip,
+                              DeviceRandomResizedCrop)
 from .flip import flip_width
 from .label_distribution import (LabelDistributionEstimator,
                                  PairwiseEdgeScorer)
@@ -12,6 +15,8 @@ from .pretrained_check import verify_pretrained
 
 __all__ = [
     'class_activation_maps', 'flip_width', 'FERDataPreprocessor',
+    'DeviceGaussianNoise', 'DeviceRandomCrop', 'DeviceRandomErasing',
+    'DeviceRandomFlip', 'DeviceRandomResizedCrop',
     'is_multi_view', 'LabelDistributionEstimator', 'PairwiseEdgeScorer',
     'render_heatmaps',
     'MIXTURES', 'BetaMixture1D', 'GaussianMixture1D',

@@ -1,9 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Any
+from typing import Any, List, Optional, Sequence, Union
 
 import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
+
+from .device_augments import ComposeDeviceAugments, read_aug_seeds
 
 
 def is_multi_view(inputs: Any) -> bool:
@@ -28,6 +30,27 @@ def is_multi_view(inputs: Any) -> bool:
                                                 and first.dim() == 4)
 
 
+def stack_images(
+        view: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+    """One view of a batch as one ``(N, C, H, W)`` tensor.
+
+    Args:
+        view (Tensor | Sequence[Tensor]): A collated batch, or its images.
+
+    Returns:
+        torch.Tensor: The batch, stacked on the device it was on.
+    """
+    if torch.is_tensor(view):
+        return view
+    shapes = sorted({tuple(img.shape) for img in view})
+    if len(shapes) > 1:
+        raise ValueError(
+            f'Device augments need images of one size per batch, got '
+            f'{shapes}: resize them to one size in the train pipeline, '
+            'e.g. dict(type=\'Resize\', scale=(112, 112)).')
+    return torch.stack(list(view))
+
+
 @MODELS.register_module()
 class FERDataPreprocessor(ClsDataPreprocessor):
     """:class:`ClsDataPreprocessor` that also takes several views per sample.
@@ -38,10 +61,45 @@ class FERDataPreprocessor(ClsDataPreprocessor):
     way and is returned as a list of ``(N, C, H, W)`` tensors, one per view,
     which :class:`FERClassifier` runs through the backbone as one batch.
 
+    ``device_augments`` moves augmentation from the data-loading workers to
+    the model's device (the GPU in practice): the workers only decode,
+    resize and collate uint8 images, and in training the batch is moved to
+    the device, augmented there in pixel units (0-255, channel order as
+    loaded), then converted to RGB, normalised and, for a single view,
+    passed to ``batch_augments`` (Mixup, CutMix) as usual. Evaluation
+    batches are never augmented. Each sample's draw comes from the
+    ``aug_seed`` that ``DrawDeviceAugmentSeed`` adds in the sample's own
+    (seeded) pipeline run, so a sample is augmented the same whatever the
+    number of workers, the batch or the rank it lands in, and a resumed run
+    draws what an uninterrupted one draws. The augments are those in
+    ``mmfer.models.utils.device_augments`` (``DeviceRandomFlip``,
+    ``DeviceRandomErasing``, ``DeviceRandomCrop``,
+    ``DeviceRandomResizedCrop``, ``DeviceGaussianNoise``), in one of two
+    forms:
+
+    - a list, applied in order to every view of the batch:
+      ``device_augments=[dict(type='DeviceRandomFlip', prob=0.5)]``;
+    - ``dict(views=[list_1, list_2])``, one list per view. From one image
+      per sample it makes one view per list, each from the same raw image
+      through its own list: EAC's views are ``views=[[noise, erasing],
+      [dict(type='DeviceRandomFlip', prob=1.0), erasing]]``, view 2 being
+      the mirror of the raw image with its own erasing draw.
+
     Args:
+        device_augments (list[dict] | dict, optional): The training-time
+            device augments, in one of the forms above. Defaults to None
+            (no device augmentation; batches are processed exactly as
+            without this argument).
         **kwargs: Arguments of
             :class:`mmpretrain.models.utils.ClsDataPreprocessor`.
     """
+
+    def __init__(self,
+                 device_augments: Optional[Union[List[dict], dict]] = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.device_augments = None if device_augments is None else \
+            ComposeDeviceAugments(device_augments)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Normalise every view and format the labels.
@@ -54,6 +112,8 @@ class FERDataPreprocessor(ClsDataPreprocessor):
             dict: ``inputs`` (a tensor, or a list of tensors for several
             views) and ``data_samples``.
         """
+        if training and self.device_augments is not None:
+            data = self._augment_on_device(data)
         views = data['inputs']
         if not is_multi_view(views):
             return super().forward(data, training)
@@ -72,3 +132,15 @@ class FERDataPreprocessor(ClsDataPreprocessor):
         return dict(
             inputs=[first['inputs']] + others,
             data_samples=first['data_samples'])
+
+    def _augment_on_device(self, data: dict) -> dict:
+        inputs = data['inputs']
+        views = inputs if is_multi_view(inputs) else [inputs]
+        batches = [
+            self.cast_data(stack_images(view)).float() for view in views
+        ]
+        augmented = self.device_augments(
+            batches,
+            read_aug_seeds(data.get('data_samples'), batches[0].size(0)))
+        return dict(
+            data, inputs=augmented[0] if len(augmented) == 1 else augmented)
