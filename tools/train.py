@@ -29,7 +29,12 @@ def parse_args() -> argparse.Namespace:
         help='resume from the given checkpoint, or from the latest one in '
         'the work dir if no checkpoint is given')
     parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision')
+        '--amp',
+        action='store_true',
+        help='mixed precision: bfloat16 autocast on the model\'s device '
+        '(CPU or GPU) through FERAmpOptimWrapper; set '
+        'optim_wrapper.dtype=float16 in --cfg-options for GPUs without '
+        'bfloat16')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -63,8 +68,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper.type = 'FERAmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.auto_scale_lr:

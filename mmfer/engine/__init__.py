@@ -1,4 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .hooks import EpochSeedHook, FERReportHook, MeanTeacherHook, ReSupHook
+from .hooks import (ChannelsLastHook, EpochSeedHook, FERReportHook,
+                    MeanTeacherHook, ReSupHook)
+from .optimizers import FERAmpOptimWrapper
 
-__all__ = ['EpochSeedHook', 'FERReportHook', 'MeanTeacherHook', 'ReSupHook']
+__all__ = [
+    'ChannelsLastHook', 'EpochSeedHook', 'FERAmpOptimWrapper', 'FERReportHook',
+    'MeanTeacherHook', 'ReSupHook'
+]

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import torch
+import torch.nn.functional as F
 
 
 def class_activation_maps(feats: torch.Tensor,
@@ -26,4 +27,6 @@ def class_activation_maps(feats: torch.Tensor,
             'class_activation_maps expects feats (N, C, H, W) and fc_weight '
             f'(K, C); got {tuple(feats.shape)} and '
             f'{tuple(fc_weight.shape)}.')
-    return torch.einsum('nchw,kc->nkhw', feats, fc_weight)
+    # A 1x1 convolution computes the same sum; torch.compile cannot
+    # differentiate einsum's view of flipped (negatively strided) maps.
+    return F.conv2d(feats, fc_weight[:, :, None, None])
