@@ -10,6 +10,9 @@ data_root = 'data/affectnet'
 num_classes = 7
 
 data_preprocessor = dict(num_classes=num_classes)
+# No image cache (cache_images stays False): the ~287k training images come
+# in many sizes before the face crop, while the cache holds one size, and
+# even at 112x112 they would take ~10 GiB per process.
 
 train_dataloader = dict(
     dataset=dict(

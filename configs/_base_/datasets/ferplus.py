@@ -9,6 +9,9 @@ data_root = 'data/ferplus'
 num_classes = 8
 
 data_preprocessor = dict(num_classes=num_classes)
+# cache_images: with img_source='folders' the 48x48 PNGs are decoded once
+# into memory (28,709 train images 190 MiB as 3-channel uint8); with 'csv'
+# the faces are in memory already and the switch does nothing.
 
 train_dataloader = dict(
     dataset=dict(
@@ -17,7 +20,8 @@ train_dataloader = dict(
         num_classes=num_classes,
         label_mode='majority',
         vote_source='fer2013new',
-        img_source='csv'))
+        img_source='csv',
+        cache_images=True))
 # FERPlus has a real validation split (PublicTest); the test split is
 # PrivateTest. Both always use majority labels (the FERPlus protocol).
 val_dataloader = dict(
@@ -27,7 +31,8 @@ val_dataloader = dict(
         split='val',
         num_classes=num_classes,
         vote_source='fer2013new',
-        img_source='csv'))
+        img_source='csv',
+        cache_images=True))
 test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
@@ -35,4 +40,5 @@ test_dataloader = dict(
         split='test',
         num_classes=num_classes,
         vote_source='fer2013new',
-        img_source='csv'))
+        img_source='csv',
+        cache_images=True))
