@@ -7,17 +7,20 @@ what mmfer's machinery costs or saves on the same images and model:
 
 - data: a RAF-DB basic folder (``EmoLabel/list_patition_label.txt``, the
   ``train_`` lines, ``Image/aligned/<stem>_aligned.jpg``), decoded with PIL;
-- views (EAC's noisy-label path): view 1 = T(Gaussian noise of variance 30
-  with p 0.5 on the raw image), view 2 = T(horizontal flip of the raw
-  image), T = resize to a square, ToTensor, ImageNet Normalize,
-  RandomErasing(scale=(0.02, 0.25)), each image transformed on its own;
+- views (EAC's noisy-label path, official src/dataset.py): view 1 =
+  T(Gaussian noise of variance 30 with p 0.5 on the raw image), view 2 =
+  T(horizontal flip of the raw image) with its own erasing draw, T = resize
+  to a square, ToTensor, ImageNet Normalize, RandomErasing(scale=(0.02,
+  0.25)), each image transformed on its own;
 - model: torchvision ResNet-18 with a 7-way fc, fp32, one call per view;
 - loss: CE on view 1 + ``lam`` x MSE between the class activation maps of
   view 1 and the mirrored maps of view 2, the maps built with the detached
   fc weight; Adam lr 2e-4, weight decay 1e-4.
 
 Prints the JSON line of ``benchmark_train.py`` (a sample's two views count
-as one image). Example::
+as one image). ``--data-only`` times the input pipeline alone: the loader
+above (JPEG to both normalised views) and the move of the batch to the
+device, no model. Example::
 
     python tools/analysis_tools/reference_loop.py data/rafdb \\
         --batch-size 32 --num-workers 4 --iters 50 --device cuda
@@ -38,7 +41,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_train import cycle, default_device, timed_loop  # noqa: E402
+from benchmark_train import (cycle, default_device, run_mode,  # noqa: E402
+                             timed_loop)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -133,7 +137,44 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=50)
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--device', choices=('cpu', 'cuda'), default=None)
+    parser.add_argument('--data-only', action='store_true',
+                        help='time the loader and the move to the device '
+                        'only, without the model')
     return parser.parse_args()
+
+
+def train_step(device: str, lam: float):
+    """One fp32 EAC step on a ``(view1, view2, labels)`` batch, as a
+    function of the batch returning its number of images."""
+    model = CAMResNet18().to(device).train()
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=2e-4, weight_decay=1e-4)
+
+    def step(batch) -> int:
+        view1, view2, labels = (t.to(device, non_blocking=True)
+                                for t in batch)
+        loss = eac_loss(model, view1, view2, labels, lam)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        # the runner's logging reads the loss back every iteration too
+        loss.item()
+        return labels.size(0)
+
+    return step
+
+
+def transfer_step(device: str):
+    """The batch moved to ``device`` only (the views are normalised in the
+    loader already), as a function of the batch returning its number of
+    images."""
+
+    def step(batch) -> int:
+        for tensor in batch:
+            tensor.to(device, non_blocking=True)
+        return batch[-1].size(0)
+
+    return step
 
 
 def main() -> None:
@@ -148,24 +189,11 @@ def main() -> None:
         # as mmfer's configs, so that epoch restarts cost the same
         persistent_workers=workers > 0,
         pin_memory=device == 'cuda')
-    model = CAMResNet18().to(device).train()
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=2e-4, weight_decay=1e-4)
-
-    def step(batch) -> int:
-        view1, view2, labels = (t.to(device, non_blocking=True)
-                                for t in batch)
-        loss = eac_loss(model, view1, view2, labels, args.lam)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        # the runner's logging reads the loss back every iteration too
-        loss.item()
-        return labels.size(0)
-
+    step = (transfer_step(device)
+            if args.data_only else train_step(device, args.lam))
     result = dict(
-        name='reference_loop', config=None, batch_size=args.batch_size,
-        num_workers=workers)
+        name='reference_loop', config=None, mode=run_mode(args.data_only),
+        batch_size=args.batch_size, num_workers=workers)
     result.update(
         timed_loop(cycle(lambda: iter(loader)), step, args.iters,
                    args.warmup, device))
