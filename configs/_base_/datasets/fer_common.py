@@ -21,16 +21,23 @@ test_pipeline = [
     dict(type='PackFERInputs'),
 ]
 
+# Every pipeline ends at one image size, so workers stack each batch into
+# one tensor per view (default_collate): one shared-memory transfer per
+# view instead of one per image, and the data preprocessor normalises the
+# stacked batch in place. The values are the same as with mmengine's
+# pseudo_collate.
 train_dataloader = dict(
     batch_size=64,
     num_workers=4,
     persistent_workers=True,
+    collate_fn=dict(type='default_collate'),
     dataset=dict(split='train', pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=128,
     num_workers=4,
     persistent_workers=True,
+    collate_fn=dict(type='default_collate'),
     dataset=dict(pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = val_dataloader
