@@ -9,14 +9,8 @@
 # resume (the draws themselves differ from the CPU config's).
 _base_ = ['./r18_synthfer_noise30.py']
 
-img_size = {{_base_.img_size}}
-train_pipeline = [
-    dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='DrawDeviceAugmentSeed'),
-    dict(type='PackFERInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    dataset=dict(pipeline={{_base_.device_aug_train_pipeline}}))
 
 data_preprocessor = dict(
     type='FERDataPreprocessor',

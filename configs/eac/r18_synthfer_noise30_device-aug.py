@@ -16,14 +16,8 @@
 # workers, on any rank and after a resume.
 _base_ = ['./r18_synthfer_noise30.py']
 
-img_size = {{_base_.img_size}}
-train_pipeline = [
-    dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='DrawDeviceAugmentSeed'),
-    dict(type='PackFERInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    dataset=dict(pipeline={{_base_.device_aug_train_pipeline}}))
 
 device_erasing = dict(
     type='DeviceRandomErasing', prob=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3))

@@ -18,6 +18,15 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackFERInputs'),
 ]
+# The train pipeline of configs that augment on the model's device
+# (FERDataPreprocessor(device_augments=...)): workers only load and resize,
+# and draw the per-sample seed the device augments use.
+device_aug_train_pipeline = [
+    dict(type='LoadFERImage'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='DrawDeviceAugmentSeed'),
+    dict(type='PackFERInputs'),
+]
 train_dataloader = dict(
     batch_size=64,
     num_workers=2,
