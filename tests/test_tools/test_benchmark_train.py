@@ -221,3 +221,32 @@ def test_epochs_are_seeded_as_by_the_hooks(configs):
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=7)
     next(benchmark_train.epoch_iterators(cfg, loader)())
     assert '_sample_seeder' not in loader.dataset.__dict__
+
+
+def test_fast_path_switches_reach_the_timed_step():
+    """The runner applies ChannelsLastHook and ``compile``; the tool, which
+    builds no runner, must apply them itself to time what training runs."""
+    import torch
+    from torch import nn
+
+    fast = Config(
+        dict(default_hooks=dict(channels_last=dict(type='ChannelsLastHook'))))
+    assert benchmark_train.uses_channels_last(fast)
+    assert benchmark_train.uses_channels_last(
+        Config(dict(custom_hooks=[dict(type='ChannelsLastHook')])))
+    assert not benchmark_train.uses_channels_last(
+        Config(dict(default_hooks=dict(logger=dict(type='LoggerHook')))))
+
+    class Model(nn.Module):
+
+        def train_step(self, x):
+            return x * 2
+
+    model = Model()
+    assert benchmark_train.compiled_train_step(model, None) == \
+        model.train_step
+    step = benchmark_train.compiled_train_step(
+        model, dict(backend='aot_eager'))
+    assert step != model.train_step
+    assert torch.equal(step(torch.ones(2)), torch.full((2, ), 2.))
+    torch._dynamo.reset()

@@ -249,6 +249,34 @@ def run_mode(data_only: bool) -> str:
     return 'data' if data_only else 'train'
 
 
+def uses_channels_last(cfg) -> bool:
+    """Whether the config turns on ``ChannelsLastHook`` (which the runner,
+    not this tool, would call)."""
+    hooks = list(cfg.get('default_hooks', {}).values()) + list(
+        cfg.get('custom_hooks', []))
+    return any(
+        isinstance(hook, dict) and hook.get('type') == 'ChannelsLastHook'
+        for hook in hooks)
+
+
+def compiled_train_step(model, compile_cfg) -> Callable:
+    """``model.train_step``, compiled as the runner's ``compile`` key says.
+
+    Args:
+        model: The model.
+        compile_cfg (bool | dict | None): The config's ``compile``.
+
+    Returns:
+        Callable: The train step to time.
+    """
+    import torch
+
+    if not compile_cfg:
+        return model.train_step
+    kwargs = dict(compile_cfg) if isinstance(compile_cfg, dict) else {}
+    return torch.compile(model.train_step, **kwargs)
+
+
 def measure(args: argparse.Namespace) -> Dict:
     """Time the training (or, with ``--data-only``, the input pipeline) of
     ``args.config`` on its real dataloader."""
@@ -258,6 +286,7 @@ def measure(args: argparse.Namespace) -> Dict:
     from mmpretrain.registry import MODELS
 
     import mmfer  # noqa: F401  (registers mmfer's components)
+    from mmfer.engine.hooks.channels_last_hook import convert_to_channels_last
 
     cfg = load_config(args, args.config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -282,10 +311,13 @@ def measure(args: argparse.Namespace) -> Dict:
     else:
         model.init_weights()
         model = model.to(device).train()
+        if uses_channels_last(cfg):
+            convert_to_channels_last(model)
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        train_step = compiled_train_step(model, cfg.get('compile'))
 
         def step(batch: dict) -> int:
-            model.train_step(batch, optim_wrapper)
+            train_step(batch, optim_wrapper)
             return len(batch['data_samples'])
 
     result = dict(

@@ -139,7 +139,8 @@ class FERDataPreprocessor(ClsDataPreprocessor):
         mmpretrain normalises out of place, image by image or on the whole
         batch, which allocates two float copies of the batch; on a CPU that
         is most of the preprocessing time. Images of one size are therefore
-        stacked, converted and normalised in place here (the same
+        stacked, converted (channel by channel, which also reorders BGR to
+        RGB) and normalised in place here (the same
         arithmetic, so the same values), and ``ClsDataPreprocessor`` only
         pads, formats the labels and runs the batch augments. Images of
         several sizes take mmpretrain's own path.
@@ -155,11 +156,15 @@ class FERDataPreprocessor(ClsDataPreprocessor):
         if not torch.is_tensor(inputs) and len(
                 {tuple(img.shape) for img in inputs}) != 1:
             return super().forward(data, training)
-        batch = self.cast_data(stack_images(inputs))
-        if self.to_rgb and batch.size(1) == 3:
-            batch = batch.flip(1)
-        batch = batch.float() if batch.dtype != torch.float32 else \
-            batch.clone()
+        stacked = self.cast_data(stack_images(inputs))
+        batch = torch.empty(
+            stacked.shape, dtype=torch.float32, device=stacked.device)
+        channels = stacked.size(1)
+        order = range(channels - 1, -1, -1) if self.to_rgb and \
+            channels == 3 else range(channels)
+        # one converting copy per channel does the BGR->RGB flip too
+        for dst, src in enumerate(order):
+            batch[:, dst].copy_(stacked[:, src])
         if self._enable_normalize:
             batch.sub_(self.mean).div_(self.std)
         with self._normalised_inputs():
