@@ -41,7 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--amp', action='store_true',
-                        help='bf16/fp16 autocast (AmpOptimWrapper)')
+                        help='bf16 autocast on the model\'s device '
+                        '(FERAmpOptimWrapper)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config')
     return parser.parse_args()
@@ -85,7 +86,7 @@ def measure(config: str, options: Dict,
     model.train()
     optim_cfg = dict(cfg.optim_wrapper)
     if args.amp:
-        optim_cfg['type'] = 'AmpOptimWrapper'
+        optim_cfg['type'] = 'FERAmpOptimWrapper'
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     batch = make_batch(model_cfg.head.get('num_classes', 7), args)
 
