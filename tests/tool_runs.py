@@ -23,7 +23,7 @@ TEST = osp.join(REPO, 'tools', 'test.py')
 # depth), drawn in the main process.
 ITERS_PER_EPOCH = 4
 CONFIG = """
-_base_ = ['{repo}/configs/{method}/r18_synthfer_noise30.py']
+_base_ = ['{repo}/configs/{method}/r18_synthfer_noise30{variant}.py']
 custom_imports = dict(
     imports=['mmfer', 'fer_test_hooks'], allow_failed_imports=False)
 custom_hooks = [
@@ -48,11 +48,14 @@ EXTRA_HOOKS = dict(
 
 def config_text(data_root: str, method: str = 'baseline', epochs: int = 3,
                 workers: int = 0, persistent: bool = False,
-                drop_path: float = 0.0, hooks: str = None) -> str:
+                drop_path: float = 0.0, hooks: str = None,
+                variant: str = '') -> str:
     """The text of a tiny training config for ``method``; ``hooks`` (a
-    list's source text) replaces the method's own hooks."""
+    list's source text) replaces the method's own hooks; ``variant`` names
+    another SynthFER recipe of the method (``'_device-aug'``)."""
     return CONFIG.format(
-        repo=REPO, method=method, root=data_root, epochs=epochs,
+        repo=REPO, method=method, variant=variant, root=data_root,
+        epochs=epochs,
         workers=workers, persistent=persistent,
         extra_hooks=hooks or EXTRA_HOOKS.get(method, '[]'),
         model=(f'model = dict(backbone=dict(drop_path_rate={drop_path}))\n'

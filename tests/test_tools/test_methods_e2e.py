@@ -123,3 +123,33 @@ def test_compare_methods_over_seeds(tmp_path, data_root):
                 statistics.fmean(values))
             assert stats[key]['std'] == pytest.approx(
                 statistics.stdev(values))
+
+
+def test_eac_device_augments_same_with_workers_and_after_resume(
+        tmp_path, data_root):
+    """EAC with both views made on the device: the same weights with 0 or
+    2 persistent workers, and after a kill and ``--resume``."""
+
+    def train(name, workers, env=None):
+        cfg = write_config(tmp_path, data_root, 'eac', name=f'{name}.py',
+                           epochs=EPOCHS, workers=workers,
+                           persistent=workers > 0, variant='_device-aug')
+        work = str(tmp_path / name)
+        proc = run([TRAIN, cfg, '--work-dir', work], env=env,
+                   check=env is None)
+        return cfg, work, proc
+
+    final = f'epoch_{EPOCHS}.pth'
+    _, plain, _ = train('workers0', 0)
+    _, pooled, _ = train('workers2', 2)
+    cfg, crashed, proc = train(
+        'crashed', 2, env=dict(MMFER_KILL_AT_ITER=str(ITERS_PER_EPOCH + 2)))
+    assert proc.returncode == -9
+    assert not osp.exists(osp.join(crashed, final))
+    run([TRAIN, cfg, '--work-dir', crashed, '--resume'])
+    a = weights(osp.join(plain, final))
+    for other in (pooled, crashed):
+        b = weights(osp.join(other, final))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (other, key)
