@@ -23,6 +23,16 @@ def sample_rng(aug_seed: int, position: int, view: int) -> np.random.Generator:
     return np.random.default_rng([aug_seed, position, view])
 
 
+def check_probability(prob: float) -> None:
+    """Refuse a probability outside ``[0, 1]``.
+
+    Args:
+        prob (float): The probability of applying an augment.
+    """
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f'prob={prob} must be in [0, 1].')
+
+
 class BaseDeviceAugment(metaclass=ABCMeta):
     """A batch augmentation drawn per sample on the CPU and applied to the
     whole batch on the batch's device.

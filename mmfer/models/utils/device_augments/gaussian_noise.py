@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from mmpretrain.registry import BATCH_AUGMENTS
 
-from .base import BaseDeviceAugment
+from .base import BaseDeviceAugment, check_probability
 
 _SEED_HIGH = 2**63
 
@@ -36,8 +36,7 @@ class DeviceGaussianNoise(BaseDeviceAugment):
     """
 
     def __init__(self, prob: float = 0.5, var: float = 30.0) -> None:
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f'prob={prob} must be in [0, 1].')
+        check_probability(prob)
         if var < 0:
             raise ValueError(f'var={var} must be >= 0.')
         self.prob = prob
@@ -47,10 +46,7 @@ class DeviceGaussianNoise(BaseDeviceAugment):
              width: int) -> Sequence[int]:
         """Draw whether to add noise, and its seed: ``(noisy, seed)``.
 
-        Args:
-            rng (np.random.Generator): The sample's generator.
-            height (int): Image height.
-            width (int): Image width.
+        See :meth:`BaseDeviceAugment.draw` for the arguments.
 
         Returns:
             Sequence[int]: ``(1, seed)`` for a noisy image, else ``(0, 0)``.

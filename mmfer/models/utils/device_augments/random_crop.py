@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmpretrain.models.utils import to_2tuple
 from mmpretrain.registry import BATCH_AUGMENTS
 
-from .base import BaseDeviceAugment, params_on
+from .base import BaseDeviceAugment, check_probability, params_on
 
 
 @BATCH_AUGMENTS.register_module()
@@ -42,8 +42,7 @@ class DeviceRandomCrop(BaseDeviceAugment):
                  fill: float = 0.0) -> None:
         if padding < 0:
             raise ValueError(f'padding={padding} must be >= 0.')
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f'prob={prob} must be in [0, 1].')
+        check_probability(prob)
         self.size = tuple(to_2tuple(size))
         self.padding = int(padding)
         self.prob = prob
@@ -53,10 +52,7 @@ class DeviceRandomCrop(BaseDeviceAugment):
              width: int) -> Sequence[int]:
         """Draw the window's corner in the padded image: ``(top, left)``.
 
-        Args:
-            rng (np.random.Generator): The sample's generator.
-            height (int): Image height.
-            width (int): Image width.
+        See :meth:`BaseDeviceAugment.draw` for the arguments.
 
         Returns:
             Sequence[int]: The corner; ``(padding, padding)`` (the image

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mmpretrain.registry import BATCH_AUGMENTS
 
-from .base import BaseDeviceAugment, box_sides, params_on
+from .base import BaseDeviceAugment, check_probability, box_sides, params_on
 
 # The ImageNet mean in BGR: 0 after FERDataPreprocessor's normalisation.
 IMAGENET_MEAN_BGR = (103.53, 116.28, 123.675)
@@ -49,8 +49,7 @@ class DeviceRandomErasing(BaseDeviceAugment):
             scale: Tuple[float, float] = (0.02, 0.33),
             ratio: Tuple[float, float] = (0.3, 3.3),
             fill: Union[float, Sequence[float]] = IMAGENET_MEAN_BGR) -> None:
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f'prob={prob} must be in [0, 1].')
+        check_probability(prob)
         if not 0.0 <= scale[0] <= scale[1] <= 1.0:
             raise ValueError(f'scale={scale} must be (min, max) with '
                              '0 <= min <= max <= 1.')
@@ -66,10 +65,7 @@ class DeviceRandomErasing(BaseDeviceAugment):
              width: int) -> Sequence[int]:
         """Draw the box: ``(top, left, h, w)``, all 0 for none.
 
-        Args:
-            rng (np.random.Generator): The sample's generator.
-            height (int): Image height.
-            width (int): Image width.
+        See :meth:`BaseDeviceAugment.draw` for the arguments.
 
         Returns:
             Sequence[int]: The box to erase.

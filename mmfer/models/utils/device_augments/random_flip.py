@@ -6,7 +6,7 @@ import torch
 from mmpretrain.registry import BATCH_AUGMENTS
 
 from ..flip import flip_width
-from .base import BaseDeviceAugment, params_on
+from .base import BaseDeviceAugment, check_probability, params_on
 
 
 @BATCH_AUGMENTS.register_module()
@@ -30,18 +30,14 @@ class DeviceRandomFlip(BaseDeviceAugment):
     """
 
     def __init__(self, prob: float = 0.5) -> None:
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f'prob={prob} must be in [0, 1].')
+        check_probability(prob)
         self.prob = prob
 
     def draw(self, rng: np.random.Generator, height: int,
              width: int) -> Sequence[int]:
         """Draw whether to flip: ``(flip, )``.
 
-        Args:
-            rng (np.random.Generator): The sample's generator.
-            height (int): Image height.
-            width (int): Image width.
+        See :meth:`BaseDeviceAugment.draw` for the arguments.
 
         Returns:
             Sequence[int]: ``(1, )`` to flip, else ``(0, )``.

@@ -74,10 +74,7 @@ class DeviceRandomResizedCrop(BaseDeviceAugment):
              width: int) -> Sequence[int]:
         """Draw the box: ``(top, left, h, w)``.
 
-        Args:
-            rng (np.random.Generator): The sample's generator.
-            height (int): Image height.
-            width (int): Image width.
+        See :meth:`BaseDeviceAugment.draw` for the arguments.
 
         Returns:
             Sequence[int]: The box to crop.
