@@ -15,7 +15,8 @@ from mmengine.runner import Runner  # noqa: E402
 from mmpretrain.registry import METRICS  # noqa: E402
 
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-from mmfer.utils.dist_utils import setup_cpu_distributed  # noqa: E402
+from mmfer.utils.dist_utils import (  # noqa: E402
+    finish_distributed, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,6 +72,7 @@ def main() -> None:
     metrics = runner.test()
     if args.out and args.out_item == 'metrics':
         dump(metrics, args.out)
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -13,7 +13,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-from mmfer.utils.dist_utils import setup_cpu_distributed  # noqa: E402
+from mmfer.utils.dist_utils import (  # noqa: E402
+    finish_distributed, setup_cpu_distributed)
 from mmfer.utils.work_dir import check_fresh_work_dir  # noqa: E402
 
 
@@ -89,6 +90,7 @@ def main() -> None:
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

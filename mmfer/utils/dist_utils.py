@@ -55,6 +55,19 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     return True
 
 
+def finish_distributed() -> None:
+    """Destroy the default process group, if there is one.
+
+    A process that exits with a live gloo group can abort while the
+    interpreter shuts down ("terminate called without an active
+    exception"): gloo's worker threads still hold tensors then. torchrun
+    reports the finished run as failed. The tools call this after the
+    last collective so every rank exits cleanly.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def average_float_buffers(module: torch.nn.Module) -> None:
     """Average ``module``'s floating-point buffers over the ranks.
 
