@@ -62,7 +62,13 @@ class ExpressionLandmarkContrastiveLoss(nn.Module):
         pos = query @ key.t() / self.temperature
         neg = query @ queue / self.temperature
         same_label = queue_labels.view(1, -1) == labels.view(-1, 1)
-        neg = neg.masked_fill(same_label, _EXCLUDED_LOGIT)
+        # Adding the exclusion logit gives masked_fill's values and
+        # gradients (|neg| is far below the float spacing at 1e10, and the
+        # softmax weight of an excluded entry is exactly 0). Unlike
+        # masked_fill, the sum's backward keeps no mask, so torch.compile
+        # cannot save the queue labels for it: LA-Net overwrites them in
+        # place before the backward pass.
+        neg = neg + same_label.to(neg.dtype) * _EXCLUDED_LOGIT
         # The negatives of pair (i, j) are those of row i, so their
         # log-sum-exp is shared by the row: l_ij = log(e^pos_ij + e^lse_i)
         # - pos_ij.
