@@ -12,8 +12,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mmfer.utils.dist_utils import finish_distributed
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS = osp.join(REPO, 'tests')
 TRAIN = osp.join(REPO, 'tools', 'train.py')
@@ -139,7 +137,7 @@ def _gloo_process(rank: int, fn, port: int, world_size: int,
     try:
         fn(rank, world_size, out_dir)
     finally:
-        finish_distributed()
+        dist.destroy_process_group()
 
 
 def spawn_gloo(fn, world_size: int, out_dir) -> None:

@@ -16,7 +16,7 @@ from mmpretrain.registry import METRICS  # noqa: E402
 
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
 from mmfer.utils.dist_utils import (  # noqa: E402
-    finish_distributed, setup_cpu_distributed)
+    exit_distributed, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,7 +72,7 @@ def main() -> None:
     metrics = runner.test()
     if args.out and args.out_item == 'metrics':
         dump(metrics, args.out)
-    finish_distributed()
+    exit_distributed()
 
 
 if __name__ == '__main__':

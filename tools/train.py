@@ -14,7 +14,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
 from mmfer.utils.dist_utils import (  # noqa: E402
-    finish_distributed, setup_cpu_distributed)
+    exit_distributed, setup_cpu_distributed)
 from mmfer.utils.work_dir import check_fresh_work_dir  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def main() -> None:
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
-    finish_distributed()
+    exit_distributed()
 
 
 if __name__ == '__main__':

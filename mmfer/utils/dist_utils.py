@@ -1,7 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Distributed set-up that also works on CPU-only hosts."""
+import atexit
 import logging
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -55,17 +57,31 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     return True
 
 
-def finish_distributed() -> None:
-    """Destroy the default process group, if there is one.
+def exit_distributed() -> None:
+    """End a distributed tool's process once its work is done.
 
-    A process that exits with a live gloo group can abort while the
-    interpreter shuts down ("terminate called without an active
-    exception"): gloo's worker threads still hold tensors then. torchrun
-    reports the finished run as failed. The tools call this after the
-    last collective so every rank exits cleanly.
+    Call it last, on success only: it destroys the default process group,
+    runs the exit handlers (log files flushed, data-loading workers
+    stopped) and leaves the process with status 0 without the
+    interpreter's finalisation. A no-op when no process group exists.
+
+    Why not a plain exit: the DDP wrapper keeps the gloo process group
+    alive past ``destroy_process_group``, and a gloo worker thread releases
+    a finished collective's tensors (which needs the GIL) after the
+    collective has returned. If that happens while the interpreter is
+    finalising, Python ends the thread and the C++ runtime aborts
+    ("terminate called without an active exception"), so torchrun reports
+    a finished run as failed. Seen on a loaded CPU after the evaluator's
+    last broadcast; the exit handlers run while the interpreter is whole,
+    so a late release only waits for the GIL.
     """
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.destroy_process_group()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def average_float_buffers(module: torch.nn.Module) -> None:
