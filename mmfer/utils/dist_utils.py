@@ -20,7 +20,10 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     on a CPU-only host. When the process group already exists, mmengine
     skips its own ``init_dist``; and CPU DDP rejects the
     ``device_ids=[LOCAL_RANK]`` mmengine passes, so the model wrapper gets
-    ``device_ids=None``.
+    ``device_ids=None``. Without a configured ``model_wrapper_cfg`` the
+    wrapper is the one mmengine builds on GPUs: ``broadcast_buffers=False``
+    (each rank keeps its own BatchNorm statistics) and the config's
+    ``find_unused_parameters``.
 
     Args:
         cfg (Config): The config; ``model_wrapper_cfg`` is updated in place.
@@ -47,6 +50,12 @@ def setup_cpu_distributed(cfg: Config) -> bool:
             level=logging.WARNING)
         cfg.sync_bn = None
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    if not wrapper:
+        # What mmengine builds on GPUs when no wrapper is configured; a
+        # configured wrapper would get torch's broadcast_buffers=True.
+        wrapper = dict(
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.setdefault('type', 'MMDistributedDataParallel')
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""``exit_distributed``: how the tools end a distributed process."""
+"""How the tools start and end a distributed CPU (gloo) process."""
+import json
 import subprocess
 import sys
 import textwrap
@@ -50,3 +51,37 @@ def test_exit_distributed_without_process_group_returns(tmp_path):
         'exit_distributed()\nprint("returned")\n')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == 'returned'
+
+
+WRAPPER_SCRIPT = textwrap.dedent('''
+    import json, os, sys
+    from mmengine.config import Config
+    from mmfer.utils.dist_utils import setup_cpu_distributed
+
+    os.environ.update(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
+                      MASTER_ADDR='127.0.0.1', MASTER_PORT='{port}')
+    wrappers = []
+    for extra in ({{}}, dict(find_unused_parameters=True),
+                  dict(model_wrapper_cfg=dict(type='MMDistributedDataParallel',
+                                              broadcast_buffers=True))):
+        cfg = Config(dict(launcher='pytorch', **extra))
+        assert setup_cpu_distributed(cfg)
+        wrappers.append(cfg.model_wrapper_cfg.to_dict())
+    print(json.dumps(wrappers))
+''')
+
+
+def test_cpu_wrapper_is_the_one_mmengine_builds_on_gpus(tmp_path):
+    """Without a configured wrapper, CPU (gloo) DDP gets mmengine's GPU
+    defaults, so that CPU runs show what GPU runs do: no buffer broadcast
+    (each rank keeps its BatchNorm statistics) and the config's
+    find_unused_parameters; a configured wrapper keeps its own keys."""
+    proc = run_script(tmp_path, WRAPPER_SCRIPT.format(port=free_port()))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    default, unused, configured = json.loads(proc.stdout.splitlines()[-1])
+    assert default == dict(type='MMDistributedDataParallel',
+                           broadcast_buffers=False,
+                           find_unused_parameters=False, device_ids=None)
+    assert unused['find_unused_parameters'] is True
+    assert configured == dict(type='MMDistributedDataParallel',
+                              broadcast_buffers=True, device_ids=None)
