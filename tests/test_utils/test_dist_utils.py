@@ -2,10 +2,9 @@
 """How the tools start and end a distributed CPU (gloo) process."""
 import json
 import subprocess
-import sys
 import textwrap
 
-from tool_runs import REPO, free_port
+from tool_runs import free_port, run
 
 SCRIPT = textwrap.dedent('''
     import atexit, os, sys
@@ -31,10 +30,9 @@ SCRIPT = textwrap.dedent('''
 def run_script(tmp_path, body: str) -> subprocess.CompletedProcess:
     script = tmp_path / 'script.py'
     script.write_text(body)
-    return subprocess.run([sys.executable, str(script), str(tmp_path)],
-                          capture_output=True, text=True, cwd=REPO,
-                          env=dict(PYTHONPATH=REPO, OMP_NUM_THREADS='1',
-                                   PATH='/usr/bin:/bin'))
+    return run([str(script), str(tmp_path)],
+               env=dict(OMP_NUM_THREADS='1'),
+               check=False)
 
 
 def test_exit_distributed_runs_exit_handlers_and_leaves_with_0(tmp_path):

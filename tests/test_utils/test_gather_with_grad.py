@@ -47,4 +47,3 @@ def test_identity_without_process_group():
     assert y is x
     (y * 2).sum().backward()
     assert torch.equal(x.grad, torch.full_like(x, 2))
-
