@@ -8,6 +8,10 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ..utils import flip_width
+from ..utils.backbone_channels import (featmap_backbone_cfg, fill_in_channels,
+                                       infer_out_channels, takes_in_channels)
+from ..utils.pretrained_check import verify_pretrained
+from .fer_system import build_data_preprocessor
 
 ViewFeats = Tuple[torch.Tensor, ...]
 VIEW_BATCHING = ('joint', 'separate')
@@ -30,6 +34,12 @@ class FERClassifier(ImageClassifier):
     Prediction runs the single input view through the backbone once, at the
     cost of a plain :class:`ImageClassifier`.
 
+    Any mmpretrain backbone fits: a backbone config gets the family defaults
+    that make it return feature maps (see :func:`featmap_backbone_cfg`), and
+    a neck or head config that takes ``in_channels`` and leaves it out gets
+    the width of the features it receives, measured by a dry run when the
+    model is built.
+
     Args:
         backbone (dict): Backbone config.
         neck (dict, optional): Neck config. Defaults to None.
@@ -50,6 +60,10 @@ class FERClassifier(ImageClassifier):
             the backbone gradients of a step by as much as the gradients
             themselves; use it only where it is shown to reach the same
             accuracy. Defaults to ``'separate'``.
+        check_pretrained (bool): After initialisation, check that every
+            submodule with ``init_cfg=dict(type='Pretrained')`` holds the
+            checkpoint's tensors, log ``<part> loaded N/M tensors`` and raise
+            if some were not loaded. Defaults to True.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -61,15 +75,17 @@ class FERClassifier(ImageClassifier):
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  view_batching: str = 'separate',
+                 check_pretrained: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if view_batching not in VIEW_BATCHING:
             raise ValueError(f'view_batching={view_batching!r} must be one '
                              f'of {VIEW_BATCHING}.')
-        if data_preprocessor is None:
-            data_preprocessor = dict()
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = dict(data_preprocessor)
-            data_preprocessor.setdefault('type', 'FERDataPreprocessor')
+        if not isinstance(data_preprocessor, nn.Module):
+            data_preprocessor = dict(data_preprocessor or {})
+            data_preprocessor.setdefault('batch_augments', train_cfg)
+            data_preprocessor = build_data_preprocessor(data_preprocessor)
+        backbone, neck, head = build_with_inferred_channels(
+            backbone, neck, head)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -79,6 +95,13 @@ class FERClassifier(ImageClassifier):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.view_batching = view_batching
+        self.check_pretrained = check_pretrained
+
+    def init_weights(self) -> None:
+        """Initialise, then check what the pretrained init configs loaded."""
+        super().init_weights()
+        if self.check_pretrained:
+            verify_pretrained(self, type(self).__name__)
 
     @property
     def num_views(self) -> int:
@@ -168,3 +191,34 @@ class FERClassifier(ImageClassifier):
                 'predict takes one view: remove the MultiView transform from '
                 'the val/test pipeline.')
         return super().predict(inputs, data_samples, **kwargs)
+
+
+def build_with_inferred_channels(
+    backbone: Union[dict, nn.Module], neck: Optional[Union[dict, nn.Module]],
+    head: Optional[Union[dict, nn.Module]]
+) -> Tuple[nn.Module, Optional[nn.Module], Optional[Union[dict, nn.Module]]]:
+    """Build the backbone and neck, filling in the widths they give.
+
+    Args:
+        backbone (dict | nn.Module): Backbone config (feature-map defaults
+            are filled in) or module.
+        neck (dict | nn.Module, optional): Neck config or module; its
+            ``in_channels``, if it takes one, defaults to the backbone's
+            last output width.
+        head (dict | nn.Module, optional): Head config or module; its
+            ``in_channels``, if it takes one, defaults to the width of the
+            last output of the backbone and neck.
+
+    Returns:
+        tuple: The built backbone and neck, and the head config.
+    """
+    if not isinstance(backbone, nn.Module):
+        backbone = MODELS.build(featmap_backbone_cfg(backbone))
+    if neck is not None and not isinstance(neck, nn.Module):
+        if takes_in_channels(neck):
+            neck = fill_in_channels(neck, infer_out_channels(backbone)[-1])
+        neck = MODELS.build(neck)
+    if head is not None and takes_in_channels(head):
+        modules = (backbone, ) if neck is None else (backbone, neck)
+        head = fill_in_channels(head, infer_out_channels(*modules)[-1])
+    return backbone, neck, head

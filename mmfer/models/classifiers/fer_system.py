@@ -1,19 +1,111 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import copy
 from typing import List, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from ..utils.pretrained_check import verify_pretrained
+
+PreprocessorCfg = Optional[Union[dict, nn.Module]]
+
+
+def build_data_preprocessor(cfg: PreprocessorCfg = None,
+                            default: Optional[nn.Module] = None) -> nn.Module:
+    """Build the data preprocessor of an mmfer model.
+
+    Args:
+        cfg (dict | nn.Module, optional): A config (``type`` defaults to
+            ``'FERDataPreprocessor'``, which also normalises multi-view
+            batches) or a built module.
+        default (nn.Module, optional): Used when ``cfg`` is None, e.g. the
+            preprocessor of a system's member network. Defaults to None, a
+            default ``FERDataPreprocessor``.
+
+    Returns:
+        nn.Module: The data preprocessor.
+    """
+    if isinstance(cfg, nn.Module):
+        return cfg
+    if cfg is None and default is not None:
+        return default
+    cfg = dict(cfg or {})
+    cfg.setdefault('type', 'FERDataPreprocessor')
+    return MODELS.build(cfg)
 
 
 class FERSystem(BaseModel):
     """Base of mmfer's systems that train several networks or branches.
 
     :class:`MeanTeacherClassifier`, :class:`CoTeachingClassifier` and
-    :class:`LANetClassifier` compose plain modules; this base gives them
-    mmengine's ``forward`` modes. A subclass implements ``loss``, ``predict``
-    and :meth:`forward_tensor`.
+    :class:`LANetClassifier` compose plain modules; this base builds their
+    data preprocessor and member networks, checks after initialisation that
+    every ``Pretrained`` init config loaded its whole checkpoint, and gives
+    them mmengine's ``forward`` modes. A subclass implements ``loss``,
+    ``predict`` and :meth:`forward_tensor`.
+
+    Args:
+        data_preprocessor (dict | nn.Module, optional): See
+            :func:`build_data_preprocessor`. Defaults to None.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+        default_preprocessor (nn.Module, optional): The preprocessor used
+            when ``data_preprocessor`` is None (e.g. a member network's).
+            Defaults to None.
+        check_pretrained (bool): After initialisation, check that every
+            submodule with ``init_cfg=dict(type='Pretrained')`` holds the
+            checkpoint's tensors, log ``<part> loaded N/M tensors`` and raise
+            if some were not loaded. Defaults to True.
     """
+
+    def __init__(self,
+                 data_preprocessor: PreprocessorCfg = None,
+                 init_cfg: Optional[dict] = None,
+                 default_preprocessor: Optional[nn.Module] = None,
+                 check_pretrained: bool = True) -> None:
+        super().__init__(
+            data_preprocessor=build_data_preprocessor(
+                data_preprocessor, default_preprocessor),
+            init_cfg=init_cfg)
+        self.check_pretrained = check_pretrained
+
+    @staticmethod
+    def build_network(cfg: Union[dict, nn.Module],
+                      backbone: Optional[dict] = None) -> nn.Module:
+        """Build a member network.
+
+        Args:
+            cfg (dict | nn.Module): A classifier config (``type`` defaults to
+                ``'FERClassifier'``) or a built module (returned unchanged).
+            backbone (dict, optional): The system's backbone, used (copied)
+                when ``cfg`` names none. Defaults to None.
+
+        Returns:
+            nn.Module: The network. The system checks its pretrained
+            weights, so a member's own check is turned off.
+        """
+        if isinstance(cfg, nn.Module):
+            return cfg
+        cfg = dict(cfg)
+        cfg.setdefault('type', 'FERClassifier')
+        if 'backbone' not in cfg:
+            if backbone is None:
+                raise KeyError(
+                    f"A member network ({cfg['type']}) has no backbone and "
+                    "the system none to give it: set model.backbone.")
+            cfg['backbone'] = copy.deepcopy(backbone)
+        network = MODELS.build(cfg)
+        if hasattr(network, 'check_pretrained'):
+            network.check_pretrained = False
+        return network
+
+    def init_weights(self) -> None:
+        """Initialise, then check what the pretrained init configs loaded."""
+        super().init_weights()
+        if self.check_pretrained:
+            verify_pretrained(self, type(self).__name__)
 
     def forward_tensor(
             self, inputs: Union[torch.Tensor,
