@@ -144,7 +144,10 @@ def read_image(img: ImageInput) -> np.ndarray:
         return img
     if not osp.isfile(img):
         raise FileNotFoundError(f'image {img} not found.')
-    array = mmcv.imread(img)
+    try:
+        array = mmcv.imread(img)
+    except cv2.error:  # OpenCV refuses an empty (0-byte) file
+        array = None
     if array is None:
         raise OSError(f'image {img} cannot be decoded (corrupt or not an '
                       'image); convert it to JPEG or PNG.')

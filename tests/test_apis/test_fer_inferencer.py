@@ -399,6 +399,13 @@ def test_errors_name_the_file(trained, tmp_path):
     broken.write_bytes(b'not a jpeg')
     with pytest.raises(OSError, match='broken.jpg'):
         inferencer(str(broken))
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    with pytest.raises(OSError, match='empty.jpg cannot be decoded'):
+        inferencer(str(empty))
+    with pytest.raises(OSError, match='empty.jpg'):
+        image_demo.main([config, ckpt, str(empty), '--out-dir',
+                         str(tmp_path / 'e'), '--detector', 'montage_tiles'])
     with pytest.raises(FileNotFoundError, match='absent.png'):
         inferencer(str(tmp_path / 'absent.png'))
     with pytest.raises(KeyError, match='haar'):

@@ -120,10 +120,12 @@ def test_two_workers_load_the_same_batches(tiny_rafdb):
         torch.testing.assert_close(cx, x, rtol=0, atol=0)
 
 
-def test_corrupt_image_is_named_at_build_time(tiny_rafdb):
+@pytest.mark.parametrize('content', [b'not a jpeg', b''],
+                         ids=['garbage', 'empty'])
+def test_corrupt_image_is_named_at_build_time(tiny_rafdb, content):
     bad = osp.join(tiny_rafdb, 'Image', 'aligned', 'train_00004_aligned.jpg')
     with open(bad, 'wb') as f:
-        f.write(b'not a jpeg')
+        f.write(content)
     rafdb(tiny_rafdb, False)  # without the cache, nothing is decoded yet
     with pytest.raises(OSError, match=f'{bad} cannot be decoded'):
         rafdb(tiny_rafdb, True)

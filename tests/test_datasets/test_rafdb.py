@@ -187,10 +187,12 @@ def test_missing_images_are_listed(tiny_rafdb):
         build(tiny_rafdb)
 
 
-def test_corrupt_image_is_named(tiny_rafdb):
+@pytest.mark.parametrize('content', [b'not a jpeg', b''],
+                         ids=['garbage', 'empty'])
+def test_corrupt_image_is_named(tiny_rafdb, content):
     path = osp.join(tiny_rafdb, 'Image', 'aligned', 'train_00003_aligned.jpg')
     with open(path, 'wb') as f:
-        f.write(b'not a jpeg')
+        f.write(content)
     dataset = build(tiny_rafdb, pipeline=PIPELINE)
     with pytest.raises(OSError, match='train_00003_aligned.jpg cannot be '
                        'decoded'):

@@ -16,7 +16,8 @@ class LoadFERImage(LoadImageFromFile):
       :class:`mmcv.transforms.LoadImageFromFile`, but a file that cannot be
       decoded raises an ``OSError`` naming the file and the fix instead of
       mmcv's bare ``assert`` (``imfrombytes`` returns None for a truncated
-      JPEG or a non-image).
+      JPEG or a non-image) or OpenCV's ``!buf.empty()`` error (an empty,
+      0-byte file).
     - **From memory** (``results['img']`` already set, e.g. FERPlus faces
       decoded from ``fer2013.csv``, or a dataset's ``cache_images``, which
       decodes every file once with :meth:`decode`): the array is used as
@@ -87,7 +88,9 @@ class LoadFERImage(LoadImageFromFile):
         path = results['img_path']
         try:
             loaded = super().transform(results)
-        except AssertionError:
+        except (AssertionError, cv2.error):
+            # imfrombytes returns None for a non-image (mmcv then asserts);
+            # OpenCV refuses an empty buffer (a 0-byte file) outright.
             loaded = None
             if self.ignore_empty:
                 return None
