@@ -13,7 +13,8 @@ import os
 import os.path as osp
 import secrets
 import stat
-from typing import IO, Any, Optional, Union
+from contextlib import contextmanager
+from typing import IO, Any, Iterator, Optional, Union
 
 PathLike = Union[str, 'os.PathLike[str]']
 
@@ -254,3 +255,32 @@ def atomic_write_text(path: PathLike,
     """
     with atomic_open(path, 'w', encoding=encoding) as f:
         f.write(text)
+
+
+@contextmanager
+def atomic_path(path: PathLike) -> Iterator[str]:
+    """A temporary path that replaces ``path`` when the block succeeds.
+
+    For writers that take a file name rather than a file object (e.g.
+    ``torch.onnx.export``, ``onnx.save``). The temporary file is created
+    like :func:`atomic_open`'s, so the result gets the permissions the
+    process umask allows (or those of the file it replaces), not
+    ``tempfile.mkstemp``'s 0600.
+
+    Args:
+        path (str or PathLike): The file to write.
+
+    Yields:
+        str: The temporary file to write to; removed if the block raises.
+    """
+    target = _resolve_target(path)
+    tmp = _open_temp(target, 'wb')
+    tmp.close()
+    try:
+        yield tmp.name
+        with open(tmp.name, 'rb+') as written:
+            os.fsync(written.fileno())
+        _commit(tmp.name, target)
+    except BaseException:
+        _discard(tmp.name)
+        raise

@@ -9,7 +9,9 @@ model's on raw uint8 images at batch 1 and 3.
 """
 import importlib.util
 import json
+import os
 import os.path as osp
+import stat
 from functools import lru_cache
 
 import numpy as np
@@ -201,6 +203,11 @@ def test_rgb_input_and_metadata(tmp_path):
     out = export_onnx.main(
         [config('baseline'), ckpt, '--input-order', 'rgb'])
     assert out == str(tmp_path / 'epoch_1.onnx')  # default: beside ckpt
+    # permissions as the umask allows, like the checkpoint (not 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~umask
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
     bgr = images(3)
     expected = predict(model, bgr)
     torch.testing.assert_close(

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from mmfer.utils.atomic_io import (atomic_open, atomic_write_bytes,
-                                   atomic_write_text)
+from mmfer.utils.atomic_io import (atomic_open, atomic_path,
+                                   atomic_write_bytes, atomic_write_text)
 
 
 def _listing(path) -> list:
@@ -131,3 +131,28 @@ def test_writes_through_symlink(tmp_path):
     atomic_write_text(link, 'new')
     assert link.is_symlink()
     assert real.read_text() == 'new'
+
+
+def test_atomic_path_follows_umask_and_replaces_on_success(tmp_path):
+    target = tmp_path / 'model.onnx'
+    with atomic_path(target) as tmp:
+        assert not target.exists()
+        with open(tmp, 'wb') as f:
+            f.write(b'new')
+    assert target.read_bytes() == b'new'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask
+    assert os.listdir(tmp_path) == ['model.onnx']
+
+
+def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / 'model.onnx'
+    target.write_bytes(b'old')
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'half')
+            raise RuntimeError('export failed')
+    assert target.read_bytes() == b'old'
+    assert os.listdir(tmp_path) == ['model.onnx']

@@ -23,7 +23,6 @@ import json
 import os
 import os.path as osp
 import sys
-import tempfile
 from types import ModuleType
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -39,6 +38,7 @@ from mmengine.model import BaseModel  # noqa: E402
 from mmfer.apis import build_model, load_weights  # noqa: E402
 from mmfer.models.utils.inference_graph import (INPUT_ORDERS,  # noqa: E402
                                                 InferenceGraph)
+from mmfer.utils import atomic_path  # noqa: E402
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
 
 EXPORTERS = ('torchscript', 'dynamo')
@@ -206,9 +206,7 @@ def export(graph: InferenceGraph, out: str, img_size: Tuple[int, int],
                     0: 'batch'
                 }
             })
-    fd, tmp = tempfile.mkstemp(suffix='.onnx', dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         with torch.no_grad():
             torch.onnx.export(
                 graph, (torch.zeros(EXPORT_BATCH, 3, *img_size), ),
@@ -220,10 +218,6 @@ def export(graph: InferenceGraph, out: str, img_size: Tuple[int, int],
         proto = onnx.load(tmp)
         onnx.helper.set_model_props(proto, metadata)
         onnx.save(proto, tmp)
-        os.replace(tmp, out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def predict_scores(model: BaseModel, images: torch.Tensor) -> torch.Tensor:
