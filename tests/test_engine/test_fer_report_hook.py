@@ -110,7 +110,11 @@ class TinyReportNet(nn.Module):
         return (torch.relu(self.conv(x)), )
 
 
-def iter_runner(work_dir, name, **kwargs):
+def iter_runner(work_dir,
+                name,
+                val_evaluator=dict(type='Accuracy', topk=(1, )),
+                logger=None,
+                **kwargs):
     loader = dict(
         dataset=ToyFER(),
         sampler=dict(type='DefaultSampler', shuffle=True),
@@ -126,14 +130,14 @@ def iter_runner(work_dir, name, **kwargs):
         experiment_name=name,
         train_dataloader=loader,
         val_dataloader=dict(loader, sampler=dict(type='DefaultSampler')),
-        val_evaluator=dict(type='Accuracy', topk=(1, )),
+        val_evaluator=val_evaluator,
         val_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.5)),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=6,
                        val_interval=2),
         custom_hooks=[FERReportHook()],
         default_hooks=dict(
-            logger=None,
+            logger=logger,
             checkpoint=dict(type='CheckpointHook', interval=2,
                             by_epoch=False)),
         randomness=dict(seed=0, deterministic=True),
@@ -173,6 +177,23 @@ def test_iteration_based_training_and_resume(tmp_path, clean_loggers):
     again = json.load(open(killed / 'fer_results.json'))
     assert again['history'] == result['history']
     assert again['last_iter'] == result['last_iter']
+
+
+def test_confusion_matrix_stays_out_of_the_evaluation_log(
+        tmp_path, clean_loggers):
+    runner = iter_runner(
+        tmp_path,
+        'report_log',
+        val_evaluator=[
+            dict(type='Accuracy', topk=(1, )),
+            dict(type='ConfusionMatrix')
+        ],
+        logger=dict(type='LoggerHook', interval=1))
+    runner.train()
+    log = open(runner.logger.log_file).read()
+    assert 'accuracy/top1' in log and 'tensor(' not in log
+    assert 'confusion_matrix/result' not in log
+    assert (tmp_path / 'confusion_matrix.png').is_file()
 
 
 def test_confusion_png_of_the_last_evaluation_with_class_names(

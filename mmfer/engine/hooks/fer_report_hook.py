@@ -53,6 +53,23 @@ def format_confusion(matrix, classes: Sequence[str]) -> str:
     return '\n'.join(lines)
 
 
+def drop_logged_confusion(runner, mode: str) -> None:
+    """Keep the confusion matrix out of the evaluation's log line.
+
+    mmengine's ``RuntimeInfoHook`` puts every non-scalar metric into the
+    message hub, and the ``LoggerHook`` prints it inline (a multi-line
+    tensor). The matrix goes to the confusion PNG and the test table
+    instead.
+
+    Args:
+        runner (Runner): The runner.
+        mode (str): ``'val'`` or ``'test'``.
+    """
+    hub = getattr(runner, 'message_hub', None)
+    if hub is not None:
+        hub.pop_info(f'{mode}/{CONFUSION}', None)
+
+
 @HOOKS.register_module()
 class FERReportHook(Hook):
     """Report FER accuracy honestly.
@@ -75,7 +92,11 @@ class FERReportHook(Hook):
 
     When the evaluator has a ``ConfusionMatrix`` metric, the last
     evaluation's matrix (the headline's) is drawn with the class names to
-    ``<work_dir>/<confusion_file>`` at the end of training.
+    ``<work_dir>/<confusion_file>`` at the end of training, and a test run
+    logs it as a table with the class names. The raw matrix is kept out of
+    the one-line evaluation log (mmengine would print the tensor inline):
+    the hook runs before the ``LoggerHook`` (priority ``NORMAL``) and takes
+    it out of the message hub.
 
     Args:
         out_file (str): File name under ``work_dir`` for the summary.
@@ -84,7 +105,8 @@ class FERReportHook(Hook):
             confusion matrix PNG. Defaults to ``'confusion_matrix.png'``.
     """
 
-    priority = 'LOW'
+    # Before LoggerHook (BELOW_NORMAL), which logs what the hub holds.
+    priority = 'NORMAL'
 
     def __init__(self,
                  out_file: str = 'fer_results.json',
@@ -103,6 +125,7 @@ class FERReportHook(Hook):
             runner (Runner): The runner.
             metrics (dict, optional): Evaluation results.
         """
+        drop_logged_confusion(runner, 'val')
         if not metrics or TOP1 not in metrics:
             return
         unit = progress_unit(runner)
@@ -171,6 +194,7 @@ class FERReportHook(Hook):
             runner (Runner): The runner.
             metrics (dict, optional): Evaluation results.
         """
+        drop_logged_confusion(runner, 'test')
         if not metrics:
             return
         parts = []
