@@ -84,14 +84,25 @@ class RAFDBDataset(BaseFERDataset):
                 'files Annotation/aligned/<stem>_aligned.txt detected on the '
                 'aligned crops.')
         if not osp.isdir(data_root):
-            raise FileNotFoundError(
-                f'RAF-DB data_root {data_root} does not exist. Request RAF-DB '
-                'basic, extract it there (it must contain EmoLabel/ and '
-                'Image/), or set data_root; see docs/datasets.md.')
+            raise FileNotFoundError(self.missing_root_message(data_root))
         self.img_type = img_type
         self.landmarks = landmarks
         super().__init__(
             split=split, data_root=data_root, ann_file=ann_file, **kwargs)
+
+    @staticmethod
+    def missing_root_message(data_root: str) -> str:
+        """What to do when ``data_root`` does not exist.
+
+        Args:
+            data_root (str): The configured folder.
+
+        Returns:
+            str: The error message.
+        """
+        return (f'RAF-DB data_root {data_root} does not exist. Request RAF-DB '
+                'basic, extract it there (it must contain EmoLabel/ and '
+                'Image/), or set data_root; see docs/datasets.md.')
 
     def load_annotations(self) -> List[dict]:
         """Parse the label list and, optionally, the landmark files.

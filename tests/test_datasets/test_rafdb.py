@@ -256,3 +256,23 @@ def test_label_map_subset_drops_samples_and_noise_file_uses_native(
     assert labels == {0}  # every noisy label is Neutral, target index 0
     with pytest.raises(ValueError, match="'contempt'"):
         build(tiny_rafdb, label_map=['Neutral', 'Contempt'])
+
+
+@pytest.mark.parametrize('kind, advice', [
+    ('RAFDBDataset', 'Request RAF-DB basic'),
+    ('SynthFERDataset',
+     'make_synthfer.py --out {root} --num-train 2000 --num-test 700'),
+])
+def test_missing_data_root_says_how_to_get_the_data(tmp_path, kind, advice):
+    root = str(tmp_path / 'absent')
+    with pytest.raises(FileNotFoundError) as err:
+        DATASETS.build(dict(type=kind, data_root=root))
+    assert f'data_root {root} does not exist' in str(err.value)
+    assert advice.format(root=root) in str(err.value)
+
+
+def test_synthfer_reads_the_rafdb_layout(tiny_rafdb):
+    synth = DATASETS.build(dict(type='SynthFERDataset', data_root=tiny_rafdb))
+    rafdb = DATASETS.build(dict(type='RAFDBDataset', data_root=tiny_rafdb))
+    assert len(synth) == len(rafdb) == 28
+    assert synth.get_data_info(3) == rafdb.get_data_info(3)

@@ -30,7 +30,10 @@ device_aug_train_pipeline = [
 train_dataloader = dict(
     batch_size=64,
     num_workers=2,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    dataset=dict(
+        type='SynthFERDataset', data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    num_workers=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    num_workers=2,
+    dataset=dict(
+        type='SynthFERDataset', data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
