@@ -289,3 +289,18 @@ def test_hook_under_ddp_counts_each_sample_once(tmp_path, odd_replica):
         if not np.isnan(expected[key]):
             assert logged[f'noise/{key}'] == pytest.approx(
                 expected[key], abs=1e-6), key
+
+
+def test_suspect_captions_rank_and_mark_known_noise():
+    row = dict(rank=3, given_class='Fear', pred_class='Happiness',
+               p_given=3.14159e-5, score=1 - 3.14159e-5)
+    text, color = noise_report.suspect_caption(row)
+    # 1 - p(given) would print as 1.00; p(given) keeps 3 digits
+    assert '#3 Fear -> Happiness' in text and 'p(given) 3.14e-05' in text
+    assert color == 'black'
+    noisy, color = noise_report.suspect_caption(
+        dict(row, is_noisy=True, clean_class='Happiness'))
+    assert 'NOISY (clean: Happiness)' in noisy and color == 'red'
+    clean, color = noise_report.suspect_caption(
+        dict(row, is_noisy=False, clean_class='Fear'))
+    assert 'clean label' in clean and color == 'green'

@@ -13,7 +13,10 @@ depends on the model only), and writes to ``--out``:
   ``--threshold``; where the dataset knows the clean labels (synthetic
   noise), also ``clean_label`` and ``is_noisy``;
 - ``suspects.png``: the top ``--top-k`` suspects, captioned
-  ``given -> predicted``;
+  ``given -> predicted`` with the probability the model gives the given
+  label (3 significant digits: a score that rounds to 1.00 still ranks)
+  and, where the dataset knows the clean labels, whether the label is
+  known to be noisy (red caption) or clean;
 - ``class_summary.csv``: per given class, samples, flagged samples and the
   mean probability of the given label (with the known noise: noisy
   samples, precision and recall of the flags);
@@ -40,7 +43,7 @@ import math
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -218,6 +221,30 @@ def class_summary(rows: List[dict], classes: Sequence[str]) -> List[dict]:
     return summary
 
 
+def suspect_caption(row: dict) -> Tuple[str, str]:
+    """The caption of one suspect in ``suspects.png`` and its colour.
+
+    The suspicion score is ``1 - p(given)`` for the default score, so a
+    trained model's top suspects all read ``1.00`` at two decimals; the
+    caption shows ``p(given)`` with 3 significant digits instead.
+
+    Args:
+        row (dict): A :func:`build_rows` row.
+
+    Returns:
+        tuple[str, str]: The caption, and ``'red'`` for a label known to be
+        noisy, ``'green'`` for one known to be clean, ``'black'`` where the
+        truth is unknown.
+    """
+    text = (f"#{row['rank']} {row['given_class']} -> {row['pred_class']}\n"
+            f"p(given) {row['p_given']:.3g}")
+    if 'is_noisy' not in row:
+        return text, 'black'
+    if row['is_noisy']:
+        return f"{text}\nNOISY (clean: {row['clean_class']})", 'red'
+    return f'{text}\nclean label', 'green'
+
+
 def plot_suspects(path: str, rows: List[dict], top_k: int) -> None:
     """Save a grid of the ``top_k`` most suspect images.
 
@@ -246,12 +273,12 @@ def plot_suspects(path: str, rows: List[dict], top_k: int) -> None:
                 f"{row['sample_idx']}: the file is missing or not an image; "
                 'check the data root of the config.')
         ax.imshow(img[..., ::-1])
-        ax.set_title(
-            f"#{row['rank']} {row['given_class']} -> {row['pred_class']}\n"
-            f"score {row['score']:.2f}",
-            fontsize=8)
-    fig.suptitle('Most suspect training labels (given -> predicted)',
-                 fontsize=10)
+        caption, color = suspect_caption(row)
+        ax.set_title(caption, fontsize=8, color=color)
+    fig.suptitle(
+        'Most suspect training labels (given -> predicted, probability of '
+        'the given label)',
+        fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
