@@ -7,11 +7,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mmfer.utils.atomic_io import atomic_write_bytes
 
+CAM_COLORMAP = 'jet'
 CAM_PANELS = ('image', 'CAM', 'mirrored image', 'mirror\'s CAM, mirrored back')
 
 
@@ -43,21 +46,27 @@ def save_png(fig: Figure, path: str) -> None:
 
 
 def normalise_maps(maps: torch.Tensor, size: Sequence[int]) -> np.ndarray:
-    """Upsample maps to ``size`` and scale them to [0, 1] **together**, so
-    that maps of one figure compare by colour.
+    """Upsample maps to ``size`` and scale **each** to [0, 1] for display.
+
+    Scaling the maps of a figure together leaves a map whose values span a
+    small part of the joint range one flat colour (the image's and the
+    mirror's CAMs of a small input often differ in range); each map is
+    scaled by its own minimum and maximum instead, so that every panel
+    shows where its map is high. Compare the maps' shapes, not their
+    colours across panels.
 
     Args:
         maps (torch.Tensor): ``(N, h, w)`` maps.
         size (Sequence[int]): ``(H, W)`` of the image.
 
     Returns:
-        np.ndarray: ``(N, H, W)`` in [0, 1] (all zero for constant maps).
+        np.ndarray: ``(N, H, W)`` in [0, 1] (all zero for a constant map).
     """
     up = F.interpolate(maps[:, None].float(), size=tuple(size),
                        mode='bilinear', align_corners=False)[:, 0]
-    up = up - up.min()
-    peak = float(up.max())
-    return (up / peak if peak > 0 else up).numpy()
+    up = up - up.amin(dim=(1, 2), keepdim=True)
+    peak = up.amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0, up / peak.clamp(min=1e-12), up).numpy()
 
 
 def overlay_cam(image: np.ndarray, cam: np.ndarray,
@@ -75,7 +84,7 @@ def overlay_cam(image: np.ndarray, cam: np.ndarray,
     if image.shape[:2] != cam.shape:
         raise ValueError(f'image {image.shape[:2]} and map {cam.shape} '
                          'differ in size; upsample the map first.')
-    heat = colormaps['jet'](cam)[..., :3] * 255
+    heat = colormaps[CAM_COLORMAP](cam)[..., :3] * 255
     blend = (1 - alpha) * image.astype(np.float64) + alpha * heat
     return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
 
@@ -111,12 +120,18 @@ def save_cam_figure(path: str, panels: Sequence[np.ndarray],
         panels (Sequence[np.ndarray]): RGB images, see :func:`cam_panels`.
         title (str): The figure title.
     """
-    fig = new_figure(2.6 * len(panels), 3.2)
+    fig = new_figure(2.6 * len(panels) + 0.8, 3.2)
+    axes = []
     for i, (panel, name) in enumerate(zip(panels, CAM_PANELS)):
         ax = fig.add_subplot(1, len(panels), i + 1)
         ax.imshow(panel, interpolation='nearest')
         ax.set_title(name, fontsize=9)
         ax.axis('off')
+        axes.append(ax)
+    scale = ScalarMappable(norm=Normalize(0, 1), cmap=CAM_COLORMAP)
+    bar = fig.colorbar(scale, ax=axes, fraction=0.02, shrink=0.7)
+    bar.set_label('activation\n(each map: min to max)', fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     save_png(fig, path)
 

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """vis_cam.py: class activation maps of every system, and their mirror."""
+import logging
 import os.path as osp
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmpretrain.registry import MODELS
 from PIL import Image
 
@@ -219,6 +221,39 @@ def test_tool_writes_the_four_panels_for_every_system(replica, method):
         'test_0001_aligned_cam.png', 'test_0002_aligned_cam.png']
     width, height = Image.open(written[0]).size
     assert width > 3 * height > 0  # four panels side by side
+
+
+def test_tool_says_where_it_wrote(replica):
+    root, data = replica
+    config = write_config(root, data, 'eac')
+    ckpt = save_random_checkpoint(config, str(root / 'where.pth'))
+    image = osp.join(data, 'Image', 'aligned', 'test_0001_aligned.jpg')
+    out = str(root / 'out_where')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        vis_cam.main([config, ckpt, image, '--out', out])
+    finally:
+        logger.removeHandler(handler)
+    said = f'wrote 1 figure(s) to {out}: test_0001_aligned_cam.png'
+    assert any(said in r.getMessage() for r in records)
+
+
+def test_each_map_is_scaled_to_its_own_range():
+    from mmfer.visualization import normalise_maps
+
+    # the second map spans 1% of the first's range: scaled together it
+    # would be one flat colour
+    maps = torch.stack([torch.arange(16.).view(4, 4),
+                        0.01 * torch.arange(16.).view(4, 4).t() + 5])
+    out = normalise_maps(maps, (8, 8))
+    for m in out:
+        assert m.min() == pytest.approx(0) and m.max() == pytest.approx(1)
+    assert not out[2:].size  # two maps in, two out
+    assert (normalise_maps(torch.ones(1, 4, 4), (8, 8)) == 0).all()
 
 
 def test_tool_errors(replica, tmp_path):

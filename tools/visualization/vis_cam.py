@@ -37,6 +37,7 @@ import torch.nn as nn  # noqa: E402
 from mmcv.transforms import Compose  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 from mmengine.utils import track_iter_progress  # noqa: E402
 from mmpretrain.registry import DATASETS  # noqa: E402
 
@@ -214,6 +215,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         out = osp.join(args.out, name)
         save_cam_figure(out, cam_panels(shown, maps, args.alpha), title)
         written.append(out)
+    print_log(
+        f'vis_cam: wrote {len(written)} figure(s) to '
+        f'{osp.abspath(args.out)}: ' +
+        ', '.join(osp.basename(p) for p in written),
+        logger='current')
     return written
 
 
