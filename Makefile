@@ -5,11 +5,16 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 STAMP := $(VENV)/.mmfer-installed
+EXTRAS_STAMP := $(VENV)/.mmfer-extras-installed
 TEST_STAMP := $(VENV)/.mmfer-tests-installed
 
-.PHONY: install demo test clean
+.PHONY: install extras demo test clean
 
 install: $(STAMP)
+
+# The optional features (ONNX, face detectors, Grad-CAM, TensorBoard); the
+# tests exercise them all.
+extras: $(EXTRAS_STAMP)
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +29,13 @@ $(STAMP): $(VPY) setup.py requirements.txt requirements/runtime.txt requirements
 	$(VPY) -c "import mmfer; print('mmfer', mmfer.__version__, 'installed')"
 	touch $@
 
-$(TEST_STAMP): $(STAMP) requirements/tests.txt
+$(EXTRAS_STAMP): $(STAMP) requirements/optional.txt requirements/nodeps.txt
+	$(PIP) install -r requirements/optional.txt
+	$(PIP) install --no-deps -r requirements/nodeps.txt
+	touch $@
+
+$(TEST_STAMP): $(EXTRAS_STAMP) requirements/tests.txt
 	$(PIP) install -r requirements/tests.txt
-	@# grad-cam requires opencv-python-headless, which would shadow our
-	@# opencv-python (its other requirements are in tests.txt);
-	@# facenet-pytorch pins torch<2.3 and numpy<2, and only its MTCNN weight
-	@# files are used (by mmfer's own MTCNN).
-	$(PIP) install --no-deps "grad-cam>=1.5,<1.6" "facenet-pytorch==2.6.0"
 	touch $@
 
 demo: $(STAMP)
