@@ -304,8 +304,13 @@ def test_official_resnet18_parameter_count():
 
 
 @pytest.mark.parametrize('backbone,match', [
-    (dict(type='VisionTransformer', arch='deit-tiny'), 'VisionTransformer'),
-    (dict(type='RegNet', arch='regnetx_400mf'), 'RegNet'),
+    # a ViT returning class tokens, not feature maps
+    (dict(type='VisionTransformer', arch='deit-tiny', out_type='cls_token'),
+     "out_type='cls_token'.*VisionTransformer"),
+    # cannot be split: two whole copies, which share no stage
+    (dict(type='RegNet', arch='regnetx_400mf'), 'RegNet.*num_shared_stages=0'),
+    # the layers after the last output would go unused
+    (dict(type='MobileNetV3', arch='small', out_indices=(3, )), 'out_indices'),
     (dict(R18, out_indices=(3, )), 'out_indices'),
     (dict(TINY_CONVNEXT, gap_before_final_norm=True), 'gap_before_final_norm'),
     (dict(type='ConvNeXt', arch=dict(depths=[1, 1, 1], channels=[8, 16, 32
