@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
@@ -16,16 +17,18 @@ from mmfer.models.utils.pretrained_check import verify_pretrained
 SIZE = 64
 DEIT = dict(type='VisionTransformer', arch='deit-tiny')
 MOBILENET = dict(type='MobileNetV3', arch='small')
+R50 = dict(type='ResNet', depth=50)
+CONVNEXT = dict(type='ConvNeXt', arch='atto')
+EFFICIENTNET = dict(type='EfficientNet', arch='b0')
+PYRAMID = (4, 8, 16, 32)
 # backbone, its output stages by default, their channels and strides
 FAMILIES = {
-    'resnet50': (dict(type='ResNet', depth=50), (0, 1, 2, 3),
-                 (256, 512, 1024, 2048), (4, 8, 16, 32)),
-    'convnext-atto': (dict(type='ConvNeXt', arch='atto'), (0, 1, 2, 3),
-                      (40, 80, 160, 320), (4, 8, 16, 32)),
-    'mobilenetv3-small': (MOBILENET, (1, 3, 8, 12), (16, 24, 48, 576),
-                          (4, 8, 16, 32)),
-    'efficientnet-b0': (dict(type='EfficientNet', arch='b0'), (2, 3, 4, 6),
-                        (24, 40, 112, 1280), (4, 8, 16, 32)),
+    'resnet50': (R50, (0, 1, 2, 3), (256, 512, 1024, 2048), PYRAMID),
+    'convnext-atto': (CONVNEXT, (0, 1, 2, 3), (40, 80, 160, 320), PYRAMID),
+    'mobilenetv3-small':
+    (MOBILENET, (1, 3, 8, 12), (16, 24, 48, 576), PYRAMID),
+    'efficientnet-b0':
+    (EFFICIENTNET, (2, 3, 4, 6), (24, 40, 112, 1280), PYRAMID),
     'deit-tiny': (DEIT, (11, ), (192, ), (16, )),
 }
 
@@ -113,7 +116,7 @@ def shared_names(model):
 @pytest.mark.parametrize('backbone,num_shared_stages', [
     (MOBILENET, 0),
     (MOBILENET, 2),
-    (dict(type='EfficientNet', arch='b0'), 3),
+    (EFFICIENTNET, 3),
     (DEIT, 0),
     (DEIT, 1),
     (dict(DEIT, out_indices=(5, 11)), 6),
@@ -154,8 +157,8 @@ def test_vit_shares_patch_embedding_tokens_and_first_blocks():
 @pytest.mark.parametrize('backbone', [DEIT, MOBILENET])
 def test_pretrained_loads_both_towers(backbone, tmp_path):
     torch.manual_seed(1)
-    source = MODELS.build(dict(backbone, out_type='featmap') if backbone is
-                          DEIT else backbone)
+    source = MODELS.build(
+        dict(backbone, out_type='featmap') if backbone is DEIT else backbone)
     for p in source.parameters():  # not what a fresh build draws
         p.data.normal_()
     ckpt = tmp_path / 'backbone.pth'
@@ -189,10 +192,31 @@ def test_unsplittable_backbone_is_two_whole_copies():
     assert not torch.equal(expr_feats[0], lm_feats[0])
 
 
+class PooledBackbone(nn.Module):
+    """A backbone of no known family that returns pooled vectors."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2)
+
+    def forward(self, x):
+        return (self.conv(x).mean(dim=(2, 3)), )
+
+
+def test_backbone_without_feature_maps_is_refused():
+    MODELS.register_module(
+        'PooledTestBackbone', module=PooledBackbone, force=True)
+    with pytest.raises(ValueError, match=r'feature maps.*shape \(1, 8\)'):
+        build(dict(type='PooledTestBackbone'), 0)
+
+
 def test_fpn_single_stride16_map():
     """A ViT's map: lateral conv, x4 bilinear upsampling, heatmap conv."""
     torch.manual_seed(0)
-    fpn = LandmarkFPN((8, ), out_channels=6, num_landmarks=3, in_strides=(16, ))
+    fpn = LandmarkFPN((8, ),
+                      out_channels=6,
+                      num_landmarks=3,
+                      in_strides=(16, ))
     assert fpn.upsample_factor == 4
     feat = torch.randn(2, 8, 4, 5)
     heatmaps, fused = fpn([feat])
@@ -211,8 +235,10 @@ def test_fpn_strides_of_a_resnet_change_nothing():
         channels, out_channels=12, num_landmarks=5, in_strides=(4, 8, 16, 32))
     with_strides.load_state_dict(fpn.state_dict())
     assert with_strides.upsample_factor == 1
-    feats = [torch.randn(2, c, 28 // 2**i, 28 // 2**i)
-             for i, c in enumerate(channels)]
+    feats = [
+        torch.randn(2, c, 28 // 2**i, 28 // 2**i)
+        for i, c in enumerate(channels)
+    ]
     for a, b in zip(fpn(feats), with_strides(feats)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 

@@ -143,8 +143,9 @@ class WholeLayout(TowerLayout):
 def stage_outputs(tower: nn.Module, num_stages: int) -> Tuple[int, ...]:
     """The backbone's ``out_indices``, made non-negative."""
     return tuple(
-        sorted({int(i) % num_stages
-                for i in getattr(tower, 'out_indices', ())}))
+        sorted(
+            {int(i) % num_stages
+             for i in getattr(tower, 'out_indices', ())}))
 
 
 def resnet_layout(tower: ResNet) -> TowerLayout:
@@ -186,14 +187,15 @@ def vit_layout(tower: VisionTransformer) -> TowerLayout:
     :class:`VisionTransformerLayout`)."""
     num_layers = len(tower.layers)
     final_norm = 'ln1' if tower.final_norm else None
-    stages = tuple(((f'layers.{i}', ), final_norm if i == num_layers -
-                    1 else None) for i in range(num_layers))
-    stem_params = tuple(name for name in ('cls_token', 'pos_embed')
-                        if getattr(tower, name) is not None)
-    return VisionTransformerLayout(('patch_embed', 'drop_after_pos',
-                                    'pre_norm'), stages,
-                                   stage_outputs(tower, num_layers),
-                                   stem_params)
+    stages = tuple(
+        ((f'layers.{i}', ), final_norm if i == num_layers - 1 else None)
+        for i in range(num_layers))
+    stem_params = tuple(
+        name for name in ('cls_token', 'pos_embed')
+        if getattr(tower, name) is not None)
+    return VisionTransformerLayout(
+        ('patch_embed', 'drop_after_pos', 'pre_norm'), stages,
+        stage_outputs(tower, num_layers), stem_params)
 
 
 def whole_layout(tower: nn.Module) -> TowerLayout:
@@ -225,8 +227,7 @@ class BackboneFamily:
 
 FAMILIES = (
     BackboneFamily(
-        ResNet, resnet_layout, dict(out_indices=ALL_STAGES),
-        all_outputs=True),
+        ResNet, resnet_layout, dict(out_indices=ALL_STAGES), all_outputs=True),
     BackboneFamily(
         ConvNeXt,
         convnext_layout,
@@ -316,8 +317,7 @@ def last_at_each_stride(shapes: Sequence[Sequence[torch.Size]]) -> List[int]:
     ]
 
 
-def check_layout(tower: nn.Module, family: BackboneFamily,
-                 layout: TowerLayout,
+def check_layout(tower: nn.Module, family: BackboneFamily, layout: TowerLayout,
                  shapes: Sequence[Sequence[torch.Size]]) -> None:
     """Check that a built tower returns feature maps that use all of it.
 
@@ -502,8 +502,8 @@ class ExpressionLandmarkBackbone(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         family = find_family(backbone)
-        cfg = featmap_backbone_cfg({**copy.deepcopy(family.defaults),
-                                    **backbone})
+        cfg = featmap_backbone_cfg(
+            dict(copy.deepcopy(family.defaults), **backbone))
         check_featmap_keys(cfg, backbone)
         self.expr_tower = MODELS.build(copy.deepcopy(cfg))
         self.lm_tower = MODELS.build(copy.deepcopy(cfg))

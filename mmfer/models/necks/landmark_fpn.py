@@ -119,8 +119,7 @@ class LandmarkFPN(BaseModule):
         if self.upsample_factor > 1:
             fused = F.interpolate(
                 fused,
-                size=tuple(s * self.upsample_factor
-                           for s in fused.shape[-2:]),
+                size=tuple(s * self.upsample_factor for s in fused.shape[-2:]),
                 mode='bilinear',
                 align_corners=False)
         return self.heatmap_conv(fused), fused
