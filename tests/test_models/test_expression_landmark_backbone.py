@@ -152,6 +152,9 @@ def test_vit_shares_patch_embedding_tokens_and_first_blocks():
     assert copied.lm_tower.pos_embed is not model.expr_tower.pos_embed
     assert copied.lm_tower.layers[0].module is copied.expr_tower.layers[0]
     copied.load_state_dict(model.state_dict())  # strict
+    model.double()  # a dtype or device move keeps the reference
+    assert model.lm_tower.pos_embed is model.expr_tower.pos_embed
+    assert model.lm_tower.pos_embed.dtype == torch.float64
 
 
 @pytest.mark.parametrize('backbone', [DEIT, MOBILENET])
