@@ -17,6 +17,8 @@ TINY_CONVNEXT = dict(
     type='ConvNeXt',
     arch=dict(depths=[1, 1, 1, 1], channels=[16, 32, 64, 128]))
 R18 = dict(type='ResNet', depth=18)
+VIT_CLS_TOKEN = dict(
+    type='VisionTransformer', arch='deit-tiny', out_type='cls_token')
 
 
 def build(backbone=R18, num_shared_stages=1):
@@ -303,9 +305,13 @@ def test_official_resnet18_parameter_count():
     assert total == 22_258_195
 
 
+# A ViT returning class tokens, not feature maps; RegNet, which cannot be
+# split (two whole copies share no stage); MobileNetV3 layers after the last
+# output, which would go unused.
 @pytest.mark.parametrize('backbone,match', [
-    (dict(type='VisionTransformer', arch='deit-tiny'), 'VisionTransformer'),
-    (dict(type='RegNet', arch='regnetx_400mf'), 'RegNet'),
+    (VIT_CLS_TOKEN, "out_type='cls_token'.*VisionTransformer"),
+    (dict(type='RegNet', arch='regnetx_400mf'), 'RegNet.*num_shared_stages=0'),
+    (dict(type='MobileNetV3', out_indices=(3, )), 'out_indices'),
     (dict(R18, out_indices=(3, )), 'out_indices'),
     (dict(TINY_CONVNEXT, gap_before_final_norm=True), 'gap_before_final_norm'),
     (dict(type='ConvNeXt', arch=dict(depths=[1, 1, 1], channels=[8, 16, 32
