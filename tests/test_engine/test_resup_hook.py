@@ -1,7 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""ReSupHook's parts: sharding, gathering by sample index, fitting, CSV.
-Training runs (2 processes, resume) are in tests/test_tools/
-test_resup_runs.py."""
+"""ReSupHook's parts: fitting, CSV. Sharding and merging by sample index
+are in tests/test_utils/test_sample_dist_utils.py; training runs (2
+processes, resume) in tests/test_tools/test_resup_runs.py."""
 import csv
 import io
 
@@ -9,33 +9,8 @@ import numpy as np
 import pytest
 
 from mmfer.engine import ReSupHook
-from mmfer.engine.hooks.resup_hook import (CSV_COLUMNS, fit_noise_models,
-                                           merge_by_index, padded_shard)
+from mmfer.engine.hooks.resup_hook import CSV_COLUMNS, fit_noise_models
 from mmfer.models.utils.mixture_1d import BetaMixture1D, GaussianMixture1D
-
-
-def test_padded_shard_deals_like_an_unshuffled_distributed_sampler():
-    assert padded_shard(7, 0, 2) == [0, 2, 4, 6]
-    assert padded_shard(7, 1, 2) == [1, 3, 5, 0]  # padded with sample 0
-    assert padded_shard(5, 2, 3) == [2, 0]
-    assert padded_shard(4, 0, 1) == [0, 1, 2, 3]
-
-
-def test_merge_counts_a_padded_sample_once_and_keeps_the_first():
-    parts = [
-        (np.array([0, 2, 4, 6]), np.array([[0.], [2.], [4.], [6.]])),
-        (np.array([1, 3, 5, 0]), np.array([[1.], [3.], [5.], [99.]])),
-    ]
-    merged = merge_by_index(parts, 7)
-    np.testing.assert_array_equal(merged[:, 0], [0, 1, 2, 3, 4, 5, 6])
-    # a sample no rank saw stays unknown
-    merged = merge_by_index(parts[:1], 7)
-    assert np.isnan(merged[[1, 3, 5], 0]).all()
-
-
-def test_merge_rejects_indices_outside_the_dataset():
-    with pytest.raises(IndexError, match='sample_idx 9 out of range'):
-        merge_by_index([(np.array([9]), np.array([[0.5]]))], 7)
 
 
 @pytest.mark.parametrize('kind,cls', [('beta', BetaMixture1D),

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from mmfer.evaluation import (LABEL_SCORES, NOISE_METRIC_KEYS,
                               prediction_noise_metrics)
-from .resup_hook import merge_by_index, padded_shard, sample_info
+from mmfer.utils.dist_utils import merge_by_index, padded_shard, sample_info
 
 
 def scoring_dataset_cfg(cfg) -> dict:

@@ -18,7 +18,8 @@ from mmfer.datasets.sample_seed import SampleKey
 from mmfer.evaluation import noise_detection_metrics
 from mmfer.models.utils.mixture_1d import MIXTURES, build_mixture
 from mmfer.utils import atomic_write_text
-from mmfer.utils.dist_utils import average_float_buffers
+from mmfer.utils.dist_utils import (average_float_buffers, merge_by_index,
+                                    padded_shard, sample_info)
 
 SIMILARITY_SOURCES = ('extra_pass', 'train_step')
 # Where the train_step similarities are kept in checkpoints.
@@ -32,84 +33,6 @@ STATS_PASS_DRAW = 2**31 - 1
 MOSTLY_NOISY = 0.9
 CSV_COLUMNS = ('sample_idx', 'img_path', 'train_label', 'clean_label',
                'sim_net0', 'clean_prob_net0', 'sim_net1', 'clean_prob_net1')
-
-
-def padded_shard(num_samples: int, rank: int, world_size: int) -> List[int]:
-    """The indices rank ``rank`` evaluates, as a ``DefaultSampler`` without
-    shuffling deals them: padded by repeating the first indices so that all
-    ranks get as many.
-
-    Args:
-        num_samples (int): Dataset length.
-        rank (int): This rank.
-        world_size (int): Number of ranks.
-
-    Returns:
-        list[int]: This rank's indices.
-    """
-    per_rank = -(-num_samples // world_size)
-    indices = list(range(num_samples))
-    indices += indices[:per_rank * world_size - num_samples]
-    return indices[rank::world_size]
-
-
-def merge_by_index(parts: Sequence[Tuple[np.ndarray, np.ndarray]],
-                   num_samples: int) -> np.ndarray:
-    """Put every rank's per-sample values at their sample index.
-
-    A sample that several ranks evaluated (the padding a distributed sampler
-    adds) is counted once: the value of the first rank that has it.
-
-    Args:
-        parts (Sequence[tuple]): Per rank, ``(indices (n,), values (n, k))``.
-        num_samples (int): Dataset length.
-
-    Returns:
-        np.ndarray: ``(num_samples, k)``; NaN rows for samples no rank saw.
-    """
-    indices = np.concatenate([np.asarray(p[0], dtype=np.int64)
-                              for p in parts])
-    values = np.concatenate([np.asarray(p[1], dtype=np.float64)
-                             for p in parts])
-    if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
-        raise IndexError(
-            f'sample_idx {int(indices.max())} out of range for a training '
-            f'set of {num_samples} samples: ReSupHook needs each sample\'s '
-            'dataset index as sample_idx (dataset wrappers that renumber '
-            "samples are not supported with similarity_source='train_step').")
-    merged = np.full((num_samples, values.shape[1]), np.nan)
-    unique, first = np.unique(indices, return_index=True)
-    merged[unique] = values[first]
-    return merged
-
-
-def sample_info(dataset) -> Dict[str, Optional[np.ndarray]]:
-    """Per-sample path, training label, clean label and noise flag, as far
-    as the dataset knows them.
-
-    Args:
-        dataset (Dataset): A dataset; its ``get_data_info(i)`` is read.
-
-    Returns:
-        dict: ``img_path`` (object), ``train_label`` (the ``gt_label``
-        training uses), ``clean_label`` (int64) and ``is_noisy`` (bool)
-        arrays of one entry per sample, each None where some sample's info
-        lacks the key; empty if the dataset has no ``get_data_info``.
-    """
-    if not callable(getattr(dataset, 'get_data_info', None)):
-        return dict()
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-
-    def column(key, dtype=object):
-        if not all(key in info for info in infos):
-            return None
-        return np.array([info[key] for info in infos], dtype=dtype)
-
-    return dict(
-        img_path=column('img_path'),
-        train_label=column('gt_label', np.int64),
-        clean_label=column('clean_label', np.int64),
-        is_noisy=column('is_noisy', bool))
 
 
 def fit_noise_models(similarities: np.ndarray, kind: str, em_iters: int,
