@@ -120,3 +120,23 @@ class SampleBank(nn.Module):
             self.values = self.values.new_full(
                 (saved.size(0), ) + self.values.shape[1:], math.nan)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def sample_indices(data_samples: Sequence, device=None) -> torch.Tensor:
+    """The ``sample_idx`` of every data sample, the row of its bank entry.
+
+    Args:
+        data_samples (Sequence[DataSample]): The batch's data samples.
+        device (torch.device, optional): Where to put the indices.
+
+    Returns:
+        torch.Tensor: ``(N,)`` long.
+    """
+    indices = [sample.get('sample_idx') for sample in data_samples]
+    if None in indices:
+        raise KeyError(
+            'A per-sample bank needs sample_idx in every data sample: the '
+            "dataset sets it (mmengine's BaseDataset does) and PackFERInputs "
+            'packs it; a pipeline that packs with another transform must '
+            "keep 'sample_idx' in its meta_keys.")
+    return torch.tensor(indices, dtype=torch.long, device=device)
