@@ -72,7 +72,7 @@ class CoTeachingClassifier(FERSystem):
     it: the tables (``lookup_tables``), the mixtures they come from
     (``mixture_params``), the number of fits (``num_fits``) and the
     similarities the tables are fitted to (``similarity_bank.values``, one
-    row of both networks' similarities per ``sample_idx``, NaN where
+    row of both networks' similarities per ``sample_idx``, -1 where
     unknown; see :class:`SampleBank`). :meth:`store_similarities` writes
     that bank with the rows of every rank; :class:`ReSupHook` has it do so
     from its statistics pass, or sets :attr:`record_similarities` to have
@@ -142,7 +142,9 @@ class CoTeachingClassifier(FERSystem):
             torch.zeros(NUM_NETWORKS, 3, 2, dtype=torch.float64))
         # How many times the tables were fitted; 0 during the warm-up.
         self.register_buffer('num_fits', torch.zeros((), dtype=torch.long))
-        self.similarity_bank = SampleBank(row_shape=(NUM_NETWORKS, ))
+        # -1: no similarity of a softmax to a one-hot label is negative
+        self.similarity_bank = SampleBank(
+            row_shape=(NUM_NETWORKS, ), fill_value=-1.)
         # Set by ReSupHook(similarity_source='train_step'): each training
         # step then stores its similarities in the bank.
         self.record_similarities = False
@@ -277,15 +279,10 @@ class CoTeachingClassifier(FERSystem):
             # state: start with an empty bank rather than refuse it.
             state_dict[key] = self.similarity_bank.values[:0]
             print_log(
-                f'The checkpoint has no {key}: it was written before '
-                "CoTeachingClassifier kept ReSup's per-sample similarities "
-                '(ReSupHook kept them, in the checkpoint\'s '
-                "'resup_similarities'). The bank starts empty; nothing to do "
-                'for testing or inference. A resumed run with '
-                "ReSupHook(similarity_source='train_step') refills it in "
-                'its next epoch, whose fit then leaves out the samples that '
-                'epoch does not draw; for the exact run, resume with the '
-                'mmfer version that wrote the checkpoint.',
+                f'The checkpoint has no {key} (written before ReSup kept its '
+                'similarities in the model): the bank starts empty. Nothing '
+                "to do for testing; a resumed similarity_source='train_step' "
+                'run refills it in its next epoch.',
                 logger='current',
                 level=logging.WARNING)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,6 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Per-sample state of a model, indexed by the dataset's ``sample_idx``."""
-import math
 from typing import Sequence, Tuple
 
 import torch
@@ -27,7 +26,7 @@ class SampleBank(nn.Module):
     """Float rows, one per training sample, kept as a buffer.
 
     Row ``i`` belongs to the sample whose ``sample_idx`` is ``i``; rows
-    never written hold NaN. The buffer ``values`` is part of the owner's
+    never written hold ``fill_value``. The buffer ``values`` is part of the owner's
     state dict, so checkpoints hold it and ``--resume`` restores it. It
     grows (by doubling) to the largest index written, so the bank needs no
     dataset length; loading a checkpoint takes the checkpoint's number of
@@ -39,6 +38,10 @@ class SampleBank(nn.Module):
     Args:
         row_shape (Sequence[int]): Shape of one sample's row. Defaults to
             ``()``, one value per sample.
+        fill_value (float): Value of the rows never written; choose one no
+            written row holds entirely, as :meth:`known` tells the rows
+            apart by it. Not NaN, so that equal banks compare equal (e.g.
+            a resumed run's with an uninterrupted one's). Defaults to 0.
         dtype (torch.dtype): Floating-point type of the rows. Defaults to
             ``torch.float32``.
     """
@@ -50,13 +53,18 @@ class SampleBank(nn.Module):
 
     def __init__(self,
                  row_shape: Sequence[int] = (),
+                 fill_value: float = 0.,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        if not dtype.is_floating_point:
-            raise TypeError(f'SampleBank holds NaN for unknown rows and '
-                            f'needs a floating-point dtype, got {dtype}.')
-        self.register_buffer(
-            'values', torch.full((0, *row_shape), math.nan, dtype=dtype))
+        if fill_value != fill_value:
+            raise ValueError(
+                'SampleBank(fill_value=nan): NaN never equals itself, so '
+                'equal banks would compare unequal; pick a number no row '
+                'takes (e.g. -1 for similarities).')
+        self.fill_value = fill_value
+        self.register_buffer('values',
+                             torch.full((0, *row_shape), fill_value,
+                                        dtype=dtype))
 
     @property
     def capacity(self) -> int:
@@ -69,7 +77,7 @@ class SampleBank(nn.Module):
             return
         grown = self.values.new_full(
             (max(size, 2 * self.capacity), ) + self.values.shape[1:],
-            math.nan)
+            self.fill_value)
         grown[:self.capacity] = self.values
         self.values = grown
 
@@ -104,7 +112,7 @@ class SampleBank(nn.Module):
             tuple[Tensor, Tensor]: Their sample indices ``(K,)`` and rows
             ``(K, *row_shape)``.
         """
-        unknown = torch.isnan(self.values)
+        unknown = self.values == self.fill_value
         if unknown.dim() > 1:
             unknown = unknown.flatten(1).all(dim=1)
         indices = torch.nonzero(~unknown).flatten()
@@ -118,7 +126,7 @@ class SampleBank(nn.Module):
         saved = state_dict.get(prefix + 'values')
         if saved is not None and saved.dim() == self.values.dim():
             self.values = self.values.new_full(
-                (saved.size(0), ) + self.values.shape[1:], math.nan)
+                (saved.size(0), ) + self.values.shape[1:], self.fill_value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
