@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Per-sample state of a model, indexed by the dataset's ``sample_idx``."""
+import math
 from typing import Sequence, Tuple
 
 import torch
@@ -23,15 +24,15 @@ def first_occurrence(indices: torch.Tensor) -> torch.Tensor:
 
 
 class SampleBank(nn.Module):
-    """Float rows, one per training sample, kept as a buffer.
+    """Rows of numbers, one per training sample, kept as a buffer.
 
     Row ``i`` belongs to the sample whose ``sample_idx`` is ``i``; rows
-    never written hold ``fill_value``. The buffer ``values`` is part of the owner's
-    state dict, so checkpoints hold it and ``--resume`` restores it. It
-    grows (by doubling) to the largest index written, so the bank needs no
-    dataset length; loading a checkpoint takes the checkpoint's number of
-    rows. Under distributed training, the owner writes the rows of every
-    rank (e.g. gathered with
+    never written hold ``fill_value``. The buffer ``values`` is part of the
+    owner's state dict, so checkpoints hold it and ``--resume`` restores
+    it. It grows (by doubling) to the largest index written, so the bank
+    needs no dataset length; loading a checkpoint takes the checkpoint's
+    number of rows. Under distributed training, the owner writes the rows
+    of every rank (e.g. gathered with
     :func:`mmfer.utils.dist_utils.all_gather_rows`), so all ranks hold the
     same bank.
 
@@ -42,7 +43,7 @@ class SampleBank(nn.Module):
             written row holds entirely, as :meth:`known` tells the rows
             apart by it. Not NaN, so that equal banks compare equal (e.g.
             a resumed run's with an uninterrupted one's). Defaults to 0.
-        dtype (torch.dtype): Floating-point type of the rows. Defaults to
+        dtype (torch.dtype): Type of the rows. Defaults to
             ``torch.float32``.
     """
 
@@ -56,15 +57,14 @@ class SampleBank(nn.Module):
                  fill_value: float = 0.,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        if fill_value != fill_value:
+        if math.isnan(fill_value):
             raise ValueError(
                 'SampleBank(fill_value=nan): NaN never equals itself, so '
                 'equal banks would compare unequal; pick a number no row '
                 'takes (e.g. -1 for similarities).')
         self.fill_value = fill_value
-        self.register_buffer('values',
-                             torch.full((0, *row_shape), fill_value,
-                                        dtype=dtype))
+        self.register_buffer(
+            'values', torch.full((0, *row_shape), fill_value, dtype=dtype))
 
     @property
     def capacity(self) -> int:
