@@ -11,7 +11,7 @@ import copy
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
 import torch
 from mmengine.config import Config
@@ -134,9 +134,16 @@ def _load_fitting(model: torch.nn.Module,
     metadata = getattr(state, '_metadata', None)
     state = OrderedDict(
         (_WRAPPER_PREFIX.sub('', key), value) for key, value in state.items())
+    resizable = _resizable_keys(model)
+
+    def differs(key: str, value: torch.Tensor) -> bool:
+        # a per-sample bank's number of rows (dim 0) may differ
+        first = 1 if key in resizable else 0
+        return value.shape[first:] != own[key].shape[first:]
+
     resized = [
         key for key, value in state.items() if key in own
-        and isinstance(value, torch.Tensor) and value.shape != own[key].shape
+        and isinstance(value, torch.Tensor) and differs(key, value)
     ]
     fitting = OrderedDict(
         (key, value) for key, value in state.items() if key not in resized)
@@ -159,6 +166,25 @@ def _load_fitting(model: torch.nn.Module,
         problems.append('size mismatch (checkpoint vs model shape): ' +
                         _listed(shapes))
     return problems
+
+
+def _resizable_keys(model: torch.nn.Module) -> Set[str]:
+    """The state keys whose number of rows follows the data (per-sample
+    banks), which a module names in its ``RESIZABLE_BUFFERS`` and resizes
+    to the checkpoint's when loading; only their other dimensions must
+    match.
+
+    Args:
+        model (torch.nn.Module): The model.
+
+    Returns:
+        set[str]: Their keys in ``model``'s state dict.
+    """
+    return {
+        f'{name}.{buffer}' if name else buffer
+        for name, module in model.named_modules()
+        for buffer in getattr(module, 'RESIZABLE_BUFFERS', ())
+    }
 
 
 def _listed(items: Sequence[str]) -> str:

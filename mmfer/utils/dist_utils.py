@@ -1,14 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Distributed set-up that also works on CPU-only hosts."""
+"""Distributed set-up that also works on CPU-only hosts, and helpers that
+shard, gather and merge per-sample values over the ranks."""
 import atexit
 import logging
 import os
 import sys
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
-from mmengine.dist import all_reduce_params
+from mmengine.dist import all_gather, all_reduce_params
 from mmengine.logging import print_log
 
 
@@ -148,3 +151,114 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
             dist.get_world_size() == 1:
         return x
     return _GatherWithGrad.apply(x)
+
+
+def padded_shard(num_samples: int, rank: int, world_size: int) -> List[int]:
+    """The indices rank ``rank`` evaluates, as a ``DefaultSampler`` without
+    shuffling deals them: padded by repeating the first indices so that all
+    ranks get as many.
+
+    Args:
+        num_samples (int): Dataset length.
+        rank (int): This rank.
+        world_size (int): Number of ranks.
+
+    Returns:
+        list[int]: This rank's indices.
+    """
+    per_rank = -(-num_samples // world_size)
+    indices = list(range(num_samples))
+    indices += indices[:per_rank * world_size - num_samples]
+    return indices[rank::world_size]
+
+
+def merge_by_index(parts: Sequence[Tuple[np.ndarray, np.ndarray]],
+                   num_samples: int) -> np.ndarray:
+    """Put every rank's per-sample values at their sample index.
+
+    A sample that several ranks evaluated (the padding a distributed sampler
+    adds) is counted once: the value of the first rank that has it.
+
+    Args:
+        parts (Sequence[tuple]): Per rank, ``(indices (n,), values (n, k))``.
+        num_samples (int): Dataset length.
+
+    Returns:
+        np.ndarray: ``(num_samples, k)``; NaN rows for samples no rank saw.
+    """
+    indices = np.concatenate([np.asarray(p[0], dtype=np.int64)
+                              for p in parts])
+    values = np.concatenate([np.asarray(p[1], dtype=np.float64)
+                             for p in parts])
+    if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
+        raise IndexError(
+            f'sample_idx {int(indices.max())} out of range for a dataset of '
+            f'{num_samples} samples: each sample needs its dataset index as '
+            'sample_idx (dataset wrappers that renumber samples, e.g. '
+            'RepeatDataset, are not supported here).')
+    merged = np.full((num_samples, values.shape[1]), np.nan)
+    unique, first = np.unique(indices, return_index=True)
+    merged[unique] = values[first]
+    return merged
+
+
+def sample_info(dataset) -> Dict[str, Optional[np.ndarray]]:
+    """Per-sample path, training label, clean label and noise flag, as far
+    as the dataset knows them.
+
+    Args:
+        dataset (Dataset): A dataset; its ``get_data_info(i)`` is read.
+
+    Returns:
+        dict: ``img_path`` (object), ``train_label`` (the ``gt_label``
+        training uses), ``clean_label`` (int64) and ``is_noisy`` (bool)
+        arrays of one entry per sample, each None where some sample's info
+        lacks the key; empty if the dataset has no ``get_data_info``.
+    """
+    if not callable(getattr(dataset, 'get_data_info', None)):
+        return dict()
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+
+    def column(key, dtype=object):
+        if not all(key in info for info in infos):
+            return None
+        return np.array([info[key] for info in infos], dtype=dtype)
+
+    return dict(
+        img_path=column('img_path'),
+        train_label=column('gt_label', np.int64),
+        clean_label=column('clean_label', np.int64),
+        is_noisy=column('is_noisy', bool))
+
+
+def all_gather_rows(*tensors: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """Concatenate each tensor of every rank along dim 0, in rank order.
+
+    Unlike ``all_gather``, ranks may hold different numbers of rows (e.g.
+    the last batch of an epoch); no gradient flows back.
+
+    Args:
+        *tensors (torch.Tensor): This rank's tensors, all with the same
+            number of rows.
+
+    Returns:
+        tuple[torch.Tensor]: One concatenation per input; the inputs
+        themselves without a process group or with one process.
+    """
+    rows = {t.size(0) for t in tensors}
+    if len(rows) != 1:
+        raise ValueError('all_gather_rows needs tensors with one number of '
+                         f'rows, got {sorted(rows)}.')
+    if not (dist.is_available() and dist.is_initialized()) or \
+            dist.get_world_size() == 1:
+        return tensors
+    count = torch.tensor([rows.pop()], device=tensors[0].device)
+    counts = [int(c) for c in all_gather(count)]
+    gathered = []
+    for t in tensors:
+        padded = t.detach().new_zeros((max(counts), ) + t.shape[1:])
+        padded[:t.size(0)] = t.detach()
+        parts = all_gather(padded)
+        gathered.append(
+            torch.cat([part[:n] for part, n in zip(parts, counts)]))
+    return tuple(gathered)

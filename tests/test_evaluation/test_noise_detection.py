@@ -202,3 +202,18 @@ def test_noise_detection_metric_needs_is_noisy():
         metric.process({}, [sample.to_dict()])
     with pytest.raises(ValueError, match='score='):
         NoiseDetectionMetric(score='loss')
+
+
+def test_noise_detection_metric_counts_distinct_samples_on_request():
+    metric = NoiseDetectionMetric(with_counts=True)
+    is_noisy = [False, True, False, True]
+    samples = [
+        predicted_sample(i, PROBS[i], int(LABELS[i]), is_noisy[i])
+        for i in range(4)
+    ]
+    metric.process({}, samples + samples[1:2])  # sample 1 repeated
+    out = metric.evaluate(5)
+    expected = prediction_noise_metrics(PROBS, LABELS, is_noisy)
+    assert (out['noise/num_samples'], out['noise/num_noisy'],
+            out['noise/num_flagged']) == (4, 2, expected['num_flagged'])
+    assert out['noise/precision'] == pytest.approx(expected['precision'])

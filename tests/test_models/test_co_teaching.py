@@ -237,13 +237,16 @@ def test_eac_heads_get_the_weight_on_classification_only():
 
 def test_recorded_similarities_carry_sample_idx():
     model = build()
+    model.loss(*batch()[::2])
+    assert model.similarity_bank.capacity == 0  # not recording
     model.record_similarities = True
     inputs, labels, samples = batch()
     model.loss(inputs, samples)
-    idx, sims = model.recorded
+    idx, sims = model.similarity_bank.known()
     assert idx.tolist() == list(range(10, 10 + BATCH))
     z = logits_of(model, inputs)
-    torch.testing.assert_close(sims, model.similarities(z, labels))
+    torch.testing.assert_close(sims.T, model.similarities(z, labels))
+    assert 'similarity_bank.values' in model.state_dict()
 
 
 def test_predict_with_network_or_ensemble():
@@ -290,13 +293,9 @@ def _save_backbone(path, width=8, prefix=''):
     return len(state)
 
 
-def test_pretrained_backbone_is_verified_and_counted(tmp_path):
-    ckpt = str(tmp_path / 'backbone.pth')
-    total = _save_backbone(ckpt)
-    pretrained = member()
-    pretrained['backbone']['init_cfg'] = dict(
-        type='Pretrained', checkpoint=ckpt)
-    logger = MMLogger.get_instance('test_co_teaching_pretrained')
+def capture_log(name):
+    """The messages a new current logger named ``name`` logs from now."""
+    logger = MMLogger.get_instance(name)
     messages = []
     handler_emit = logger.handlers[0].emit
 
@@ -305,9 +304,20 @@ def test_pretrained_backbone_is_verified_and_counted(tmp_path):
         handler_emit(record)
 
     logger.handlers[0].emit = capture
+    return messages
+
+
+def test_pretrained_backbone_is_verified_and_counted(tmp_path):
+    ckpt = str(tmp_path / 'backbone.pth')
+    total = _save_backbone(ckpt)
+    pretrained = member()
+    pretrained['backbone']['init_cfg'] = dict(
+        type='Pretrained', checkpoint=ckpt)
+    messages = capture_log('test_co_teaching_pretrained')
     model = build(networks=[pretrained, member()])
-    assert any(f'network 0: backbone loaded {total}/{total} tensors' in m
-               for m in messages), messages
+    assert any(
+        f'CoTeachingClassifier: networks.0.backbone loaded {total}/{total} '
+        'tensors' in m for m in messages), messages
     source = torch.load(ckpt, weights_only=True)['state_dict']
     for key, value in model.networks[0].backbone.state_dict().items():
         assert torch.equal(value, source[key]), key
@@ -332,3 +342,117 @@ def test_a_checkpoint_that_loads_nothing_stops_the_run(tmp_path):
         build(networks=[pretrained, member()])
     # unless the check is switched off
     build(networks=[pretrained, member()], check_pretrained=False)
+
+
+SMALL_BACKBONE = dict(
+    type='ResNet',
+    depth=18,
+    base_channels=8,
+    stem_channels=8,
+    out_indices=(3, ))
+
+
+def test_networks_take_the_systems_backbone_unless_they_name_one():
+    linear = dict(
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=NUM_CLASSES))
+    eac = dict(head=dict(type='EACHead', num_classes=NUM_CLASSES))
+    model = build(networks=[linear, eac], backbone=SMALL_BACKBONE)
+    net0, net1 = model.networks
+    assert type(net0).__name__ == type(net1).__name__ == 'FERClassifier'
+    # copies: two backbones of the same shape, trained apart
+    assert net0.backbone is not net1.backbone
+    assert net0.backbone.conv1.weight.shape == (8, 3, 7, 7)
+    assert net1.backbone.conv1.weight.shape == (8, 3, 7, 7)
+    assert net0.head.in_channels == net1.head.in_channels == 64
+    assert set(model.loss(*batch()[::2])) == {
+        'net0.loss', 'net1.loss_cls', 'net1.loss_att'
+    }
+    # a network with a backbone of its own keeps it
+    model = build(networks=[member(width=16), linear],
+                  backbone=SMALL_BACKBONE)
+    assert model.networks[0].backbone.conv1.weight.shape[0] == 16
+    assert model.networks[1].backbone.conv1.weight.shape[0] == 8
+    with pytest.raises(KeyError, match='model.backbone'):
+        build(networks=[linear, linear])
+
+
+def test_bank_and_noise_model_survive_a_checkpoint_of_another_size():
+    model = build()
+    model.record_similarities = True
+    inputs, _, samples = batch()
+    model.loss(inputs, samples)
+    state = model.state_dict()
+    assert state['similarity_bank.values'].shape == (16, 2)  # doubled
+    restored = build()
+    restored.similarity_bank.update(torch.tensor([40]), torch.ones(1, 2))
+    restored.load_state_dict(state)
+    assert torch.equal(restored.similarity_bank.values,
+                       model.similarity_bank.values)
+
+
+def test_a_checkpoint_from_before_the_bank_loads_with_a_warning(tmp_path):
+    """Checkpoints of ReSup runs before the similarities were buffers: no
+    similarity_bank, the hook's similarities at the top level."""
+    from mmengine.runner import load_checkpoint
+
+    from mmfer.apis import load_weights
+    model = build()
+    tables = fit_tables(model)
+    state = model.state_dict()
+    del state['similarity_bank.values']
+    path = str(tmp_path / 'old.pth')
+    torch.save(
+        dict(
+            state_dict=state,
+            meta=dict(epoch=2),
+            resup_similarities=torch.rand(30, 2, dtype=torch.float64)), path)
+    loaders = dict(load_weights=lambda m: load_weights(m, path),
+                   runner=lambda m: load_checkpoint(m, path, strict=True))
+    for name, load in loaders.items():
+        # a logger of its own: mmengine logs a repeated warning once
+        messages = capture_log(f'test_co_teaching_old_checkpoint_{name}')
+        restored = build()
+        load(restored)
+        torch.testing.assert_close(restored.lookup_tables, tables)
+        assert restored.similarity_bank.capacity == 0
+        [warning] = [m for m in messages if 'similarity_bank' in m]
+        assert "similarity_source='train_step'" in warning
+        assert 'Nothing to do for testing' in warning
+
+
+def _record_on_two_ranks(rank: int, world_size: int, out_dir: str) -> None:
+    """Each rank steps on 3 samples: 0, 2, 4 and 1, 3, 0, the repeat of
+    sample 0 being what a distributed sampler pads 5 samples with."""
+    model = build()
+    model.record_similarities = True
+    inputs, _, samples = batch()
+    for i, sample in enumerate(samples):
+        sample.set_metainfo(dict(sample_idx=[0, 2, 4, 1, 3, 0][i]))
+    mine = slice(3 * rank, 3 * rank + 3)
+    model.loss(inputs[mine], samples[mine])
+    torch.save(dict(model.named_buffers()), f'{out_dir}/rank{rank}.pth')
+
+
+def test_step_similarities_are_gathered_by_sample_idx(tmp_path):
+    from tool_runs import spawn_gloo
+    spawn_gloo(_record_on_two_ranks, 2, tmp_path)
+    states = [
+        torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
+        for r in range(2)
+    ]
+    bank = states[0]['similarity_bank.values']
+    assert torch.equal(states[1]['similarity_bank.values'], bank)
+    # one process computes each rank's batch (BatchNorm in train mode
+    # normalises with the batch's statistics) from the same weights
+    model = build()
+    inputs, labels, _ = batch()
+    expected = torch.cat([
+        model.similarities(logits_of(model, inputs[half]), labels[half]).T
+        for half in (slice(0, 3), slice(3, 6))
+    ])
+    assert bank.shape == (5, 2)
+    # samples 0, 2, 4 | 1, 3, and 0 again from rank 1: rank 0's row counts
+    for row, sample in zip(expected, [0, 2, 4, 1, 3]):
+        torch.testing.assert_close(bank[sample], row)
+    assert not torch.equal(expected[5], expected[0])

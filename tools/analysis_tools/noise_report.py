@@ -57,10 +57,10 @@ from mmpretrain.registry import DATASETS  # noqa: E402
 from mmfer.apis import build_model, load_weights  # noqa: E402
 from mmfer.engine.hooks.noise_detection_hook import (  # noqa: E402
     build_loader, predict_probabilities, scoring_dataset_cfg)
-from mmfer.engine.hooks.resup_hook import sample_info  # noqa: E402
 from mmfer.evaluation import (LABEL_SCORES, NOISE_METRIC_KEYS,  # noqa: E402
                               label_scores, noise_detection_metrics)
 from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
+from mmfer.utils.dist_utils import sample_info  # noqa: E402
 
 CSV_COLUMNS = ('rank', 'sample_idx', 'img_path', 'given_label',
                'given_class', 'pred_label', 'pred_class', 'confidence',

@@ -13,7 +13,8 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
-from mmengine.dist import all_gather_object, broadcast, get_dist_info
+from mmengine.dist import broadcast, get_dist_info
+from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
 from mmengine.runner import EpochBasedTrainLoop
@@ -24,8 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mmfer.evaluation import (LABEL_SCORES, NOISE_METRIC_KEYS,
-                              prediction_noise_metrics)
-from .resup_hook import merge_by_index, padded_shard, sample_info
+                              NoiseDetectionMetric)
+from mmfer.utils.dist_utils import padded_shard, sample_info
 
 
 def scoring_dataset_cfg(cfg) -> dict:
@@ -95,7 +96,8 @@ def rank0_buffers(model: nn.Module) -> Iterator[None]:
 @torch.no_grad()
 def predict_probabilities(model: nn.Module,
                           loader: DataLoader,
-                          progress: bool = False) -> np.ndarray:
+                          progress: bool = False,
+                          metric: Optional[BaseMetric] = None) -> np.ndarray:
     """Every sample's predicted class probabilities, in the loader's order.
 
     Uses the model's own ``test_step`` (its predictor: ``.student`` of
@@ -106,6 +108,8 @@ def predict_probabilities(model: nn.Module,
         model (nn.Module): The model (not its DDP wrapper).
         loader (DataLoader): Batches of the scoring dataset.
         progress (bool): Show a progress bar. Defaults to False.
+        metric (BaseMetric, optional): Also ``process`` each batch's
+            predicted data samples. Defaults to None.
 
     Returns:
         np.ndarray: ``(n, C)`` float64 ``pred_score``.
@@ -117,7 +121,10 @@ def predict_probabilities(model: nn.Module,
         batches = track_iter_progress(
             (loader, len(loader))) if progress else loader
         for batch in batches:
-            scores += [s.pred_score.cpu() for s in model.test_step(batch)]
+            predicted = model.test_step(batch)
+            scores += [s.pred_score.cpu() for s in predicted]
+            if metric is not None:
+                metric.process(batch, [s.to_dict() for s in predicted])
     finally:
         model.train(was_training)
     return torch.stack(scores).double().numpy()
@@ -166,11 +173,13 @@ class NoiseDetectionHook(Hook):
     training epoch of a one-view model (less for two views or two
     networks); ``interval`` spaces it out.
 
-    Under distributed training each rank scores its share of the samples
-    (as a ``DefaultSampler`` without shuffling deals them) with rank 0's
-    BatchNorm statistics, the ones rank 0's checkpoint holds, and the
-    results are gathered by sample index, counting the repeats the sharding
-    adds once; every rank computes the same figures.
+    The figures are :class:`mmfer.evaluation.NoiseDetectionMetric`'s: the
+    hook feeds it the predicted data samples and evaluates it. Under
+    distributed training each rank scores its share of the samples (as a
+    ``DefaultSampler`` without shuffling deals them) with rank 0's
+    BatchNorm statistics, the ones rank 0's checkpoint holds; the metric
+    collects the ranks' samples and counts the repeats the sharding adds
+    once, and every rank gets the same figures.
 
     Args:
         interval (int): Score every ``interval`` epochs. Defaults to 1.
@@ -201,6 +210,8 @@ class NoiseDetectionHook(Hook):
         self.threshold = threshold
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.metric = NoiseDetectionMetric(
+            score=score, threshold=threshold, with_counts=True)
         self.loader: Optional[DataLoader] = None
 
     def before_train(self, runner) -> None:
@@ -223,13 +234,11 @@ class NoiseDetectionHook(Hook):
                 'hook logs nothing; set noise_rate or noise_file on the '
                 'training set, or remove the hook.')
             return
-        self.train_labels = info['train_label']
-        self.is_noisy = info['is_noisy']
         rank, world_size = get_dist_info()
-        self.shard = padded_shard(len(dataset), rank, world_size)
         self.loader = build_loader(
-            dataset, self.shard, self.batch_size
-            or runner.train_dataloader.batch_size, self.num_workers)
+            dataset, padded_shard(len(dataset), rank, world_size),
+            self.batch_size or runner.train_dataloader.batch_size,
+            self.num_workers)
 
     def after_train_epoch(self, runner) -> None:
         """Score the training set and log the figures.
@@ -243,13 +252,9 @@ class NoiseDetectionHook(Hook):
             return
         model = get_ori_model(runner.model)
         with rank0_buffers(model):
-            local = (np.asarray(self.shard),
-                     predict_probabilities(model, self.loader))
-        probs = merge_by_index(
-            all_gather_object(local), len(self.train_labels))
-        metrics = prediction_noise_metrics(probs, self.train_labels,
-                                           self.is_noisy, self.score,
-                                           self.threshold)
+            predict_probabilities(model, self.loader, metric=self.metric)
+        metrics = self.metric.evaluate(len(self.loader.dataset))
+        metrics = {k.split('/', 1)[1]: v for k, v in metrics.items()}
         epoch = runner.epoch + 1
         runner.visualizer.add_scalars(
             {f'noise/{k}': float(metrics[k])

@@ -2,11 +2,11 @@
 import csv
 import io
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather_object, get_dist_info, is_main_process
+from mmengine.dist import get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
 from mmengine.runner import EpochBasedTrainLoop
@@ -18,11 +18,10 @@ from mmfer.datasets.sample_seed import SampleKey
 from mmfer.evaluation import noise_detection_metrics
 from mmfer.models.utils.mixture_1d import MIXTURES, build_mixture
 from mmfer.utils import atomic_write_text
-from mmfer.utils.dist_utils import average_float_buffers
+from mmfer.utils.dist_utils import (average_float_buffers, merge_by_index,
+                                    padded_shard, sample_info)
 
 SIMILARITY_SOURCES = ('extra_pass', 'train_step')
-# Where the train_step similarities are kept in checkpoints.
-CKPT_KEY = 'resup_similarities'
 # The draw number of the statistics pass in the per-sample augmentation
 # seeds: no sampler draws a sample this often in one epoch, so the pass gets
 # augmentation of its own, independent of the epoch's training draws.
@@ -32,84 +31,6 @@ STATS_PASS_DRAW = 2**31 - 1
 MOSTLY_NOISY = 0.9
 CSV_COLUMNS = ('sample_idx', 'img_path', 'train_label', 'clean_label',
                'sim_net0', 'clean_prob_net0', 'sim_net1', 'clean_prob_net1')
-
-
-def padded_shard(num_samples: int, rank: int, world_size: int) -> List[int]:
-    """The indices rank ``rank`` evaluates, as a ``DefaultSampler`` without
-    shuffling deals them: padded by repeating the first indices so that all
-    ranks get as many.
-
-    Args:
-        num_samples (int): Dataset length.
-        rank (int): This rank.
-        world_size (int): Number of ranks.
-
-    Returns:
-        list[int]: This rank's indices.
-    """
-    per_rank = -(-num_samples // world_size)
-    indices = list(range(num_samples))
-    indices += indices[:per_rank * world_size - num_samples]
-    return indices[rank::world_size]
-
-
-def merge_by_index(parts: Sequence[Tuple[np.ndarray, np.ndarray]],
-                   num_samples: int) -> np.ndarray:
-    """Put every rank's per-sample values at their sample index.
-
-    A sample that several ranks evaluated (the padding a distributed sampler
-    adds) is counted once: the value of the first rank that has it.
-
-    Args:
-        parts (Sequence[tuple]): Per rank, ``(indices (n,), values (n, k))``.
-        num_samples (int): Dataset length.
-
-    Returns:
-        np.ndarray: ``(num_samples, k)``; NaN rows for samples no rank saw.
-    """
-    indices = np.concatenate([np.asarray(p[0], dtype=np.int64)
-                              for p in parts])
-    values = np.concatenate([np.asarray(p[1], dtype=np.float64)
-                             for p in parts])
-    if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
-        raise IndexError(
-            f'sample_idx {int(indices.max())} out of range for a training '
-            f'set of {num_samples} samples: ReSupHook needs each sample\'s '
-            'dataset index as sample_idx (dataset wrappers that renumber '
-            "samples are not supported with similarity_source='train_step').")
-    merged = np.full((num_samples, values.shape[1]), np.nan)
-    unique, first = np.unique(indices, return_index=True)
-    merged[unique] = values[first]
-    return merged
-
-
-def sample_info(dataset) -> Dict[str, Optional[np.ndarray]]:
-    """Per-sample path, training label, clean label and noise flag, as far
-    as the dataset knows them.
-
-    Args:
-        dataset (Dataset): A dataset; its ``get_data_info(i)`` is read.
-
-    Returns:
-        dict: ``img_path`` (object), ``train_label`` (the ``gt_label``
-        training uses), ``clean_label`` (int64) and ``is_noisy`` (bool)
-        arrays of one entry per sample, each None where some sample's info
-        lacks the key; empty if the dataset has no ``get_data_info``.
-    """
-    if not callable(getattr(dataset, 'get_data_info', None)):
-        return dict()
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-
-    def column(key, dtype=object):
-        if not all(key in info for info in infos):
-            return None
-        return np.array([info[key] for info in infos], dtype=dtype)
-
-    return dict(
-        img_path=column('img_path'),
-        train_label=column('gt_label', np.int64),
-        clean_label=column('clean_label', np.int64),
-        is_noisy=column('is_noisy', bool))
 
 
 def fit_noise_models(similarities: np.ndarray, kind: str, em_iters: int,
@@ -159,7 +80,9 @@ class ReSupHook(Hook):
        of the epoch computed (train mode, each from the weights of its own
        step), which saves that pass: one forward pass of both networks over
        the training set per epoch, about a quarter of an epoch's compute;
-    2. gathers them from all ranks by sample index, counting the padding a
+    2. keeps them in the model's ``similarity_bank`` (a buffer indexed by
+       ``sample_idx``, see :meth:`CoTeachingClassifier.store_similarities`),
+       written with the rows of all ranks, counting the padding a
        distributed sampler adds once, so every rank fits the same mixtures;
     3. fits, per network, a fresh 2-component mixture to that network's
        similarities: a Beta mixture (``mixture='beta'``, ReSup's), initial
@@ -172,6 +95,10 @@ class ReSupHook(Hook):
        (``is_noisy``), the precision, recall and AUROC of each network's
        noisy-sample decision (clean probability < ``noise_threshold``), and
        writes ``<work_dir>/<scores_file>`` (rank 0).
+
+    The hook only schedules: everything a resumed run needs (similarities,
+    tables, mixtures, number of fits) is model state, saved and restored
+    with the weights.
 
     Args:
         mixture (str): ``'beta'`` or ``'gaussian'``. Defaults to ``'beta'``.
@@ -218,13 +145,10 @@ class ReSupHook(Hook):
         self.similarity_source = similarity_source
         self.noise_threshold = noise_threshold
         self.scores_file = scores_file
-        self.samples: Dict[str, Optional[np.ndarray]] = {}
-        # train_step source: (num_samples, 2) similarities, NaN until seen.
-        self.step_similarities: Optional[torch.Tensor] = None
-        self._epoch_records: List[Tuple[torch.Tensor, torch.Tensor]] = []
 
     def before_train(self, runner) -> None:
-        """Check the set-up and read what the training set knows.
+        """Check the set-up; have the training steps store their
+        similarities (``'train_step'`` source).
 
         Args:
             runner (Runner): The runner.
@@ -241,41 +165,10 @@ class ReSupHook(Hook):
                 'ReSupHook refits after every epoch and needs '
                 "train_cfg=dict(by_epoch=True, ...); got "
                 f'{type(runner.train_loop).__name__}.')
-        dataset = runner.train_dataloader.dataset
-        self.samples = sample_info(dataset)
         model.record_similarities = self.similarity_source == 'train_step'
-        if model.record_similarities and self.step_similarities is None:
-            self.step_similarities = torch.full((len(dataset), 2), np.nan,
-                                                dtype=torch.float64)
-
-    def before_train_epoch(self, runner) -> None:
-        """Start the epoch's record of train-step similarities.
-
-        Args:
-            runner (Runner): The runner.
-        """
-        self._epoch_records = []
-
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch: Optional[dict] = None,
-                         outputs: Optional[dict] = None) -> None:
-        """Keep the step's similarities (``'train_step'`` source).
-
-        Args:
-            runner (Runner): The runner.
-            batch_idx (int): Index of the batch in the epoch.
-            data_batch (dict, optional): The batch.
-            outputs (dict, optional): Outputs of the step.
-        """
-        model = get_ori_model(runner.model)
-        if model.record_similarities and model.recorded is not None:
-            self._epoch_records.append(model.recorded)
-            model.recorded = None
 
     def after_train_epoch(self, runner) -> None:
-        """Refit both noise models from this epoch's similarities.
+        """Refit both noise models from the similarities in the model.
 
         Args:
             runner (Runner): The runner.
@@ -283,10 +176,10 @@ class ReSupHook(Hook):
         if runner.epoch + 1 < self.warmup_epochs:
             return
         model = get_ori_model(runner.model)
-        if self.similarity_source == 'train_step':
-            sims = self._gather_step_similarities()
-        else:
-            sims = self.similarity_pass(runner)
+        if self.similarity_source == 'extra_pass':
+            self.similarity_pass(runner)
+        known = [t.cpu().numpy() for t in model.similarity_bank.known()]
+        sims = merge_by_index([known], len(runner.train_dataloader.dataset))
         tables, params, mixtures = fit_noise_models(
             sims, self.mixture, self.em_iters, self.mixture_cfg,
             model.lookup_bins)
@@ -299,21 +192,18 @@ class ReSupHook(Hook):
         clean[np.isnan(sims)] = np.nan
         self._report(runner, sims, clean, mixtures)
 
-    def similarity_pass(self, runner) -> np.ndarray:
-        """Both networks' similarities of every training sample, from an
-        eval-mode pass with the training augmentation, on all ranks.
+    def similarity_pass(self, runner) -> None:
+        """Store both networks' similarities of every training sample, from
+        an eval-mode pass with the training augmentation, in the model's
+        ``similarity_bank`` (every rank passes its share).
 
         Args:
             runner (Runner): The runner.
-
-        Returns:
-            np.ndarray: ``(N, 2)`` similarities, the same on every rank.
         """
         model = get_ori_model(runner.model)
         train_loader = runner.train_dataloader
-        num_samples = len(train_loader.dataset)
         rank, world_size = get_dist_info()
-        shard = padded_shard(num_samples, rank, world_size)
+        shard = padded_shard(len(train_loader.dataset), rank, world_size)
         loader = DataLoader(
             train_loader.dataset,
             batch_size=train_loader.batch_size,
@@ -339,29 +229,14 @@ class ReSupHook(Hook):
                     inputs = inputs[0]  # a multi-view pipeline's first view
                 labels = torch.cat(
                     [s.gt_label for s in data['data_samples']])
-                sims.append(model.eval_similarities(inputs, labels).cpu())
+                sims.append(model.eval_similarities(inputs, labels))
         model.train(was_training)
-        local = (np.asarray(shard), torch.cat(sims, dim=1).T.double().numpy())
-        return merge_by_index(all_gather_object(local), num_samples)
-
-    def _gather_step_similarities(self) -> np.ndarray:
-        if self._epoch_records:
-            idx = torch.cat([r[0] for r in self._epoch_records])
-            vals = torch.cat([r[1] for r in self._epoch_records], dim=1).T
-            local = (idx.numpy(), vals.double().numpy())
-        else:
-            local = (np.zeros(0, np.int64), np.zeros((0, 2)))
-        merged = merge_by_index(
-            all_gather_object(local), len(self.step_similarities))
-        seen = ~np.isnan(merged[:, 0])
-        self.step_similarities[torch.from_numpy(seen)] = torch.from_numpy(
-            merged[seen])
-        self._epoch_records = []
-        return self.step_similarities.numpy().copy()
+        model.store_similarities(torch.tensor(shard), torch.cat(sims, dim=1))
 
     def _report(self, runner, sims: np.ndarray, clean: np.ndarray,
                 mixtures: list) -> None:
         logger = MMLogger.get_current_instance()
+        samples = sample_info(runner.train_dataloader.dataset)
         epoch = runner.epoch + 1
         for a, mixture in enumerate(mixtures):
             params = np.round(mixture.params, 4).tolist()
@@ -380,7 +255,7 @@ class ReSupHook(Hook):
                     'happens when the networks are still near chance after '
                     'the warm-up (e.g. trained from scratch): raise '
                     'warmup_epochs.')
-        is_noisy = self.samples.get('is_noisy')
+        is_noisy = samples.get('is_noisy')
         if is_noisy is not None and is_noisy.any():
             scalars = {}
             for a in range(clean.shape[1]):
@@ -399,14 +274,17 @@ class ReSupHook(Hook):
             runner.visualizer.add_scalars(scalars, step=epoch)
         if self.scores_file and is_main_process():
             path = osp.join(runner.work_dir, self.scores_file)
-            atomic_write_text(path, self.scores_csv(sims, clean))
+            atomic_write_text(path, self.scores_csv(sims, clean, samples))
 
-    def scores_csv(self, sims: np.ndarray, clean: np.ndarray) -> str:
+    @staticmethod
+    def scores_csv(sims: np.ndarray, clean: np.ndarray,
+                   samples: Dict[str, Optional[np.ndarray]]) -> str:
         """The text of the per-sample scores file.
 
         Args:
             sims (np.ndarray): ``(N, 2)`` similarities.
             clean (np.ndarray): ``(N, 2)`` clean probabilities.
+            samples (dict): What :func:`sample_info` knows of the samples.
 
         Returns:
             str: CSV with a header row (:data:`CSV_COLUMNS`); unknown values
@@ -418,7 +296,7 @@ class ReSupHook(Hook):
         writer.writerow(CSV_COLUMNS)
 
         def cell(key, i):
-            values = self.samples.get(key)
+            values = samples.get(key)
             return '' if values is None else values[i]
 
         def num(x, fmt):
@@ -436,24 +314,3 @@ class ReSupHook(Hook):
                 num(clean[i, 1], '.6f')
             ])
         return out.getvalue()
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Keep the train-step similarities (``'train_step'`` source).
-
-        Args:
-            runner (Runner): The runner.
-            checkpoint (dict): The checkpoint being saved.
-        """
-        if self.step_similarities is not None:
-            checkpoint[CKPT_KEY] = self.step_similarities.clone()
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Restore them when resuming (tables and mixtures are model
-        buffers, restored with the weights).
-
-        Args:
-            runner (Runner): The runner.
-            checkpoint (dict): The loaded checkpoint.
-        """
-        if getattr(runner, '_resume', False) and CKPT_KEY in checkpoint:
-            self.step_similarities = checkpoint[CKPT_KEY].double()

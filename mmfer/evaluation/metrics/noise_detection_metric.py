@@ -9,6 +9,8 @@ from .noise_detection import LABEL_SCORES, prediction_noise_metrics
 
 #: The figures the metric reports, under ``<prefix>/<name>``.
 NOISE_METRIC_KEYS = ('precision', 'recall', 'f1', 'auroc', 'memorisation')
+#: The counts it adds with ``with_counts=True``.
+NOISE_COUNT_KEYS = ('num_samples', 'num_noisy', 'num_flagged')
 
 
 def _item(value, key: str, sample_idx) -> object:
@@ -41,6 +43,9 @@ class NoiseDetectionMetric(BaseMetric):
         score (str): ``'self_confidence'`` or ``'margin'``. Defaults to
             ``'self_confidence'``.
         threshold (float): Flagging threshold of the score. Defaults to 0.5.
+        with_counts (bool): Also report the distinct samples, the noisy
+            and the flagged ones (:data:`NOISE_COUNT_KEYS`). Defaults to
+            False.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): Prefix of the metric names. Defaults to
             ``'noise'``.
@@ -51,6 +56,7 @@ class NoiseDetectionMetric(BaseMetric):
     def __init__(self,
                  score: str = 'self_confidence',
                  threshold: float = 0.5,
+                 with_counts: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         if score not in LABEL_SCORES:
@@ -59,6 +65,8 @@ class NoiseDetectionMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.score = score
         self.threshold = threshold
+        self.keys = NOISE_METRIC_KEYS + (NOISE_COUNT_KEYS
+                                         if with_counts else ())
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep each sample's index, prediction and labels.
@@ -87,8 +95,8 @@ class NoiseDetectionMetric(BaseMetric):
             results (list[dict]): What :meth:`process` kept, all ranks'.
 
         Returns:
-            dict: ``precision``, ``recall``, ``f1``, ``auroc`` and
-            ``memorisation``.
+            dict: ``precision``, ``recall``, ``f1``, ``auroc``,
+            ``memorisation`` and, ``with_counts``, the counts.
         """
         indices = np.array([r['sample_idx'] for r in results])
         _, first = np.unique(indices, return_index=True)
@@ -98,4 +106,4 @@ class NoiseDetectionMetric(BaseMetric):
             np.array([r['gt_label'] for r in kept]),
             np.array([r['is_noisy'] for r in kept]), self.score,
             self.threshold)
-        return {key: metrics[key] for key in NOISE_METRIC_KEYS}
+        return {key: metrics[key] for key in self.keys}

@@ -1,15 +1,18 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+import logging
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import ModuleList
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from mmfer.utils.dist_utils import all_gather_rows
 from ..utils.mixture_1d import label_similarity, lookup_clean_probability
-from ..utils.pretrained_check import verify_pretrained
+from ..utils.sample_bank import SampleBank, sample_indices
 from .fer_classifier import FERClassifier
 from .fer_system import FERSystem
 
@@ -44,7 +47,7 @@ def network_view_feats(network: nn.Module,
 class CoTeachingClassifier(FERSystem):
     """Two classifiers that weight each other's samples (ReSup).
 
-    A *system* of two plain classifiers (any mmpretrain classifier config,
+    A *system* of two classifiers (any mmpretrain classifier config,
     different backbones and heads allowed, e.g. :class:`EACHead`) trained by
     one optimiser. Each network ``a`` keeps a lookup table that maps the
     cosine similarity ``s = cos(softmax(z), onehot(y))`` of a sample to the
@@ -65,11 +68,25 @@ class CoTeachingClassifier(FERSystem):
     head computes its own losses unchanged: an :class:`EACHead` member keeps
     its attention-consistency term unweighted, as EAC computes it.
 
-    The tables, the mixtures they come from and the number of fits are
-    buffers, so checkpoints hold them and ``--resume`` restores them.
+    The state is buffers, so checkpoints hold it and ``--resume`` restores
+    it: the tables (``lookup_tables``), the mixtures they come from
+    (``mixture_params``), the number of fits (``num_fits``) and the
+    similarities the tables are fitted to (``similarity_bank.values``, one
+    row of both networks' similarities per ``sample_idx``, -1 where
+    unknown; see :class:`SampleBank`). :meth:`store_similarities` writes
+    that bank with the rows of every rank; :class:`ReSupHook` has it do so
+    from its statistics pass, or sets :attr:`record_similarities` to have
+    each training step do so.
 
     Args:
         networks (Sequence[dict | nn.Module]): The two member classifiers.
+            A dict's ``type`` defaults to ``'FERClassifier'`` and its
+            ``backbone`` to a copy of ``backbone``, so
+            ``[dict(head=...), dict(head=...)]`` builds two networks of the
+            system's backbone (a head without ``in_channels`` gets the
+            backbone's width).
+        backbone (dict, optional): The backbone of every network that names
+            none of its own. Defaults to None.
         agreement_weight (float): Weight of the mean squared difference of
             the two softmax outputs (ReSup: 5). Defaults to 5.0.
         similarity_clamp (tuple[float, float]): Clamp of the similarity
@@ -80,10 +97,7 @@ class CoTeachingClassifier(FERSystem):
         predict_with (str): ``'net0'`` (ReSup evaluates and saves network
             0), ``'net1'``, or ``'ensemble'``, the mean of both softmax
             outputs (two backbone passes). Defaults to ``'net0'``.
-        check_pretrained (bool): After initialisation, check that every
-            member submodule with ``init_cfg=dict(type='Pretrained')`` holds
-            the checkpoint's tensors, log how many were loaded, and raise
-            if some were not. Defaults to True.
+        check_pretrained (bool): See :class:`FERSystem`. Defaults to True.
         data_preprocessor (dict | nn.Module, optional): Defaults to network
             0's.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -91,6 +105,7 @@ class CoTeachingClassifier(FERSystem):
 
     def __init__(self,
                  networks: Sequence[Union[dict, nn.Module]],
+                 backbone: Optional[dict] = None,
                  agreement_weight: float = 5.0,
                  similarity_clamp: Tuple[float, float] = (1e-3, 1 - 1e-3),
                  weight_clamp: Tuple[float, float] = (1e-4, 1 - 1e-4),
@@ -107,24 +122,17 @@ class CoTeachingClassifier(FERSystem):
                              f'{PREDICTORS}.')
         if lookup_bins < 2:
             raise ValueError(f'lookup_bins={lookup_bins} must be >= 2.')
-        members = [
-            net if isinstance(net, nn.Module) else MODELS.build(net)
-            for net in networks
-        ]
-        if data_preprocessor is None:
-            data_preprocessor = members[0].data_preprocessor
-        elif isinstance(data_preprocessor, dict):
-            data_preprocessor = dict(data_preprocessor)
-            data_preprocessor.setdefault('type', 'FERDataPreprocessor')
-            data_preprocessor = MODELS.build(data_preprocessor)
+        members = [self.build_network(net, backbone) for net in networks]
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+            default_preprocessor=members[0].data_preprocessor,
+            check_pretrained=check_pretrained)
         self.networks = ModuleList(members)
         self.agreement_weight = agreement_weight
         self.similarity_clamp = tuple(similarity_clamp)
         self.weight_clamp = tuple(weight_clamp)
         self.predict_with = predict_with
-        self.check_pretrained = check_pretrained
         self.register_buffer(
             'lookup_tables',
             torch.zeros(NUM_NETWORKS, lookup_bins, dtype=torch.float64))
@@ -134,10 +142,12 @@ class CoTeachingClassifier(FERSystem):
             torch.zeros(NUM_NETWORKS, 3, 2, dtype=torch.float64))
         # How many times the tables were fitted; 0 during the warm-up.
         self.register_buffer('num_fits', torch.zeros((), dtype=torch.long))
-        # Set by ReSupHook(similarity_source='train_step'): loss() then
-        # keeps the step's similarities for the hook to collect.
+        # -1: no similarity of a softmax to a one-hot label is negative
+        self.similarity_bank = SampleBank(
+            row_shape=(NUM_NETWORKS, ), fill_value=-1.)
+        # Set by ReSupHook(similarity_source='train_step'): each training
+        # step then stores its similarities in the bank.
         self.record_similarities = False
-        self.recorded: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     @property
     def lookup_bins(self) -> int:
@@ -148,13 +158,6 @@ class CoTeachingClassifier(FERSystem):
     def fitted(self) -> bool:
         """bool: Whether the tables were fitted (warm-up is over)."""
         return bool(self.num_fits.item() > 0)
-
-    def init_weights(self) -> None:
-        """Initialise both networks, then check their pretrained weights."""
-        super().init_weights()
-        if self.check_pretrained:
-            for i, network in enumerate(self.networks):
-                verify_pretrained(network, f'network {i}')
 
     @torch.no_grad()
     def set_noise_model(self, tables: torch.Tensor,
@@ -230,8 +233,7 @@ class CoTeachingClassifier(FERSystem):
         labels = torch.cat([s.gt_label for s in data_samples])
         sims = self.similarities(logits, labels.to(logits[0].device))
         if self.record_similarities:
-            self.recorded = (torch.tensor(
-                [s.sample_idx for s in data_samples]), sims.cpu())
+            self.store_similarities(sample_indices(data_samples), sims)
         weights = self.clean_probabilities(sims) if self.fitted else None
         losses = dict()
         for a, (net, view_feats) in enumerate(zip(self.networks, feats)):
@@ -249,6 +251,41 @@ class CoTeachingClassifier(FERSystem):
             losses['loss_agree'] = self.agreement_weight * F.mse_loss(
                 logits[0].softmax(dim=1), logits[1].softmax(dim=1))
         return losses
+
+    @torch.compiler.disable
+    @torch.no_grad()
+    def store_similarities(self, indices: torch.Tensor,
+                           similarities: torch.Tensor) -> None:
+        """Write both networks' similarities of some samples, those of every
+        rank, into ``similarity_bank``.
+
+        Call it on every rank with the same number of batches (a collective
+        under distributed training). Where ranks hold the same sample (the
+        padding a distributed sampler adds), the lowest rank's row counts.
+
+        Args:
+            indices (Tensor): ``(N,)`` sample indices.
+            similarities (Tensor): ``(2, N)``, as :meth:`similarities`.
+        """
+        indices, rows = all_gather_rows(
+            indices.to(similarities.device), similarities.T)
+        self.similarity_bank.update(indices, rows)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        key = prefix + 'similarity_bank.values'
+        if key not in state_dict:
+            # A checkpoint of mmfer before the similarities were model
+            # state: start with an empty bank rather than refuse it.
+            state_dict[key] = self.similarity_bank.values[:0]
+            print_log(
+                f'The checkpoint has no {key} (written before ReSup kept its '
+                'similarities in the model): the bank starts empty. Nothing '
+                "to do for testing; a resumed similarity_source='train_step' "
+                'run refills it in its next epoch.',
+                logger='current',
+                level=logging.WARNING)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def eval_similarities(self, inputs: torch.Tensor,
