@@ -1,9 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import math
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmpretrain.structures import DataSample
 
 
 def gaussian_patch(sigma: float, device: torch.device) -> torch.Tensor:
@@ -109,3 +110,32 @@ def _patch_index(ul: torch.Tensor, br: torch.Tensor, length: int,
     index = pixels - ul[..., None]
     on_patch = (pixels >= ul[..., None]) & (pixels < br[..., None])
     return torch.where(on_patch, index, index.new_full((), -1))
+
+
+def landmark_annotations(
+        data_samples: Sequence[DataSample],
+        device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Stack the landmarks and their validity of a batch.
+
+    Args:
+        data_samples (Sequence[DataSample]): The batch's samples.
+        device (torch.device): Device of the results.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N, K, 2)`` landmarks and ``(N,)`` bool
+        ``has_landmarks``.
+    """
+    fields = ('landmarks', 'has_landmarks')
+    for i, sample in enumerate(data_samples):
+        missing = [f for f in fields if f not in sample]
+        if missing:
+            raise KeyError(
+                f'Data sample {i} has no {missing}: LANetClassifier trains '
+                'a landmark heatmap branch on targets it renders from the '
+                'landmarks: add the LandmarkTargets transform before '
+                'PackFERInputs in the train pipeline (samples without '
+                'landmarks get zero points and has_landmarks=False).')
+    landmarks = torch.stack([s.landmarks for s in data_samples]).to(device)
+    valid = torch.cat([s.has_landmarks.reshape(-1)
+                       for s in data_samples]).to(device).bool()
+    return landmarks, valid
