@@ -743,3 +743,131 @@ def test_convnext_towers_plug_in_by_config():
     predictions = model.predict(inputs)
     assert len(predictions) == BATCH
     assert predictions[0].pred_score.shape == (NUM_CLASSES, )
+
+
+def test_updating_after_each_step_equals_the_official_order():
+    """The official code updates the momentum encoder at the start of each
+    loss call, MeanTeacherHook after each optimiser step: with one step per
+    iteration every step's losses, keys, bank and queues are the same, bit
+    for bit (float64), the official first update being a no-op."""
+    runs = {}
+    for order in ('official', 'after_step'):
+        model = build(momentum=0.9).double()
+        optim = torch.optim.SGD(
+            [p for p in model.parameters() if p.requires_grad], lr=0.05)
+        losses, queues = [], []
+        for step in range(3):
+            inputs, samples = make_batch(seed=step, dtype=torch.float64)
+            if order == 'official':
+                model.update_teacher()
+            out = model.loss(inputs, samples)
+            losses.append({k: v.detach() for k, v in out.items()})
+            queues.append(model.queue.u.clone())
+            total(out).backward()
+            optim.step()
+            optim.zero_grad()
+            if order == 'after_step':
+                model.update_teacher()
+        runs[order] = dict(losses=losses, queues=queues, model=model)
+    official, ours = runs['official'], runs['after_step']
+    for step in range(3):
+        for name, value in official['losses'][step].items():
+            assert torch.equal(ours['losses'][step][name], value), (step, name)
+        assert torch.equal(ours['queues'][step], official['queues'][step])
+    state = official['model'].state_dict()
+    for key, value in ours['model'].state_dict().items():
+        if not key.startswith('momentum_encoder.'):
+            assert torch.equal(value, state[key]), key
+    # the encoder moved: a missing or misplaced update would show in the
+    # keys of steps 2 and 3
+    start = build().double().momentum_encoder.module.state_dict()
+    moved = ours['model'].momentum_encoder.module.state_dict()
+    assert not torch.allclose(moved['backbone.expr_tower.conv1.weight'],
+                              start['backbone.expr_tower.conv1.weight'])
+
+
+# Checkpoints saved before the bank, the queues and the momentum encoder
+# were parts (checked against that code's state dict): new key -> old key.
+OLD_KEYS = {
+    'label_history.rows': 'label_history',
+    'label_history.seen': 'history_seen',
+    'queue.u': 'queue_u',
+    'queue.v': 'queue_v',
+    'queue.labels': 'queue_labels',
+    'queue.ptr': 'queue_ptr',
+}
+
+
+def old_checkpoint(state):
+    old = {}
+    for key, value in state.items():
+        if key == 'momentum_encoder.steps':
+            continue
+        key = OLD_KEYS.get(key, key).replace('momentum_encoder.module.',
+                                             'momentum_encoder.')
+        old[key] = value
+    return old
+
+
+@pytest.mark.parametrize('loader', ['torch', 'mmengine'])
+def test_checkpoints_of_the_single_class_lanet_load(loader):
+    model = build()
+    inputs, samples = make_batch()
+    model.loss(inputs, samples)
+    model.update_teacher()
+    state = model.state_dict()
+    old = old_checkpoint(state)
+    assert {
+        'label_history', 'history_seen', 'queue_u', 'queue_ptr',
+        'momentum_encoder.backbone.expr_tower.conv1.weight',
+        'momentum_encoder.landmark_projector.2.bias'
+    } <= set(old)
+    fresh = build()
+    with torch.no_grad():
+        for value in fresh.state_dict().values():
+            value.zero_()
+    if loader == 'torch':
+        fresh.load_state_dict(old)  # strict
+    else:
+        load_state_dict(fresh, old, strict=True)
+    loaded = fresh.state_dict()
+    assert loaded.keys() == state.keys()
+    for key, value in state.items():
+        if key != 'momentum_encoder.steps':
+            assert torch.equal(loaded[key], value), key
+    # any count above 0 averages from here on, as the old encoder did
+    assert int(loaded['momentum_encoder.steps']) == 1
+
+
+def test_a_plain_backbone_builds_the_same_model():
+    """The one-line form (a plain backbone, the towers' arguments, no
+    in_channels) builds the model of the ExpressionLandmarkBackbone form."""
+    wrapped = build()
+    torch.manual_seed(0)
+    plain = MODELS.build(
+        dict(
+            type='LANetClassifier',
+            backbone=dict(
+                type='ResNet',
+                depth=18,
+                base_channels=WIDTH,
+                stem_channels=WIDTH),
+            towers=dict(num_shared_stages=1),
+            landmark_neck=dict(
+                type='LandmarkFPN',
+                out_channels=FPN_CHANNELS,
+                num_landmarks=NUM_LANDMARKS),
+            head=dict(
+                type='LinearClsHead', num_classes=NUM_CLASSES,
+                init_cfg=None),
+            neck=dict(type='GlobalAveragePooling'),
+            label_distribution=dict(type='LabelDistributionEstimator', k=K),
+            queue_size=QUEUE))
+    plain.init_weights()
+    assert plain.head.fc.in_features == WIDTH * 8
+    a, b = wrapped.state_dict(), plain.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    with pytest.raises(ValueError, match='towers'):
+        build(towers=dict(num_shared_stages=2))
