@@ -11,8 +11,6 @@ from mmpretrain.structures import DataSample
 
 from mmfer.utils.dist_utils import (all_gather_with_grad, gather_no_grad,
                                     shuffled_forward)
-from ..backbones.expression_landmark_backbone import \
-    ExpressionLandmarkBackbone
 from ..utils import flip_width
 from ..utils.backbone_channels import fill_in_channels, registered_class
 from ..utils.contrastive_queue import ContrastiveQueue
@@ -306,7 +304,8 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
 def towers_cfg(backbone: dict, towers: Optional[dict]) -> dict:
     """The :class:`ExpressionLandmarkBackbone` config of LA-Net's
     ``backbone`` (plain, or already one) and ``towers``."""
-    if issubclass(registered_class(backbone), ExpressionLandmarkBackbone):
+    towers_type = MODELS.get('ExpressionLandmarkBackbone')
+    if issubclass(registered_class(backbone), towers_type):
         if towers:
             raise ValueError(
                 'towers configures the ExpressionLandmarkBackbone built '
