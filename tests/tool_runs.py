@@ -43,7 +43,9 @@ randomness = dict(seed=0, deterministic=True)
 default_hooks = dict(logger=dict(interval=1))
 {model}"""
 EXTRA_HOOKS = dict(
-    gsmc="[dict(type='MeanTeacherHook')]", resup="[dict(type='ReSupHook')]")
+    gsmc="[dict(type='MeanTeacherHook')]",
+    lanet="[dict(type='MeanTeacherHook')]",
+    resup="[dict(type='ReSupHook')]")
 
 
 def config_text(data_root: str, method: str = 'baseline', epochs: int = 3,

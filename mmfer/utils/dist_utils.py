@@ -5,13 +5,14 @@ import atexit
 import logging
 import os
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
-from mmengine.dist import all_gather, all_reduce_params
+from mmengine.dist import (all_gather, all_reduce_params, broadcast,
+                           get_rank, is_distributed)
 from mmengine.logging import print_log
 
 
@@ -262,3 +263,52 @@ def all_gather_rows(*tensors: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         gathered.append(
             torch.cat([part[:n] for part, n in zip(parts, counts)]))
     return tuple(gathered)
+
+
+def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` of every rank along dim 0, without gradient.
+
+    Args:
+        x (torch.Tensor): This rank's tensor ``(N, ...)``; every rank must
+            pass the same shape.
+
+    Returns:
+        torch.Tensor: ``(world_size * N, ...)`` in rank order; a detached
+        ``x`` when not distributed.
+    """
+    return torch.cat(all_gather(x.detach().contiguous()))
+
+
+@torch.no_grad()
+def shuffled_forward(forward: Callable[[torch.Tensor], Sequence[torch.Tensor]],
+                     inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """Run ``forward`` on the global batch shuffled across the ranks.
+
+    MoCo's ShuffleBN: the global batch is gathered, permuted (one
+    permutation drawn on rank 0 and broadcast) and each rank runs
+    ``forward`` on its slice of the permuted batch, so that no rank
+    normalises its samples with the BatchNorm statistics of its own batch;
+    the outputs are gathered and put back in the order of the gathered
+    batch. In a single process BatchNorm sees the whole batch either way,
+    so ``forward`` runs on ``inputs`` unshuffled.
+
+    Args:
+        forward (Callable): Maps ``(N, ...)`` inputs to a sequence of
+            ``(N, ...)`` tensors.
+        inputs (torch.Tensor): This rank's ``(N, ...)`` inputs; every rank
+            must pass the same shape.
+
+    Returns:
+        tuple[Tensor]: Each output of ``forward`` for the global batch,
+        ``(world_size * N, ...)`` in the order of :func:`gather_no_grad`.
+    """
+    if not is_distributed():
+        return tuple(forward(inputs))
+    global_inputs = gather_no_grad(inputs)
+    num = inputs.size(0)
+    order = torch.randperm(global_inputs.size(0), device=inputs.device)
+    broadcast(order, src=0)
+    rank = get_rank()
+    outputs = forward(global_inputs[order[rank * num:(rank + 1) * num]])
+    restore = order.argsort()
+    return tuple(gather_no_grad(out)[restore] for out in outputs)

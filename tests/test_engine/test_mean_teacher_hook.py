@@ -10,6 +10,8 @@ from mmengine.logging import MMLogger
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
+from mmpretrain.structures import DataSample
+from torch.utils.data import Dataset
 
 import mmfer  # noqa: F401
 from mmfer.engine import MeanTeacherHook
@@ -68,16 +70,23 @@ def clean_loggers():
     MMLogger._instance_dict.clear()
 
 
-def make_runner(work_dir, hooks, epochs=2, optim_wrapper=None, **kwargs):
+def make_runner(work_dir,
+                hooks,
+                epochs=2,
+                optim_wrapper=None,
+                model=None,
+                dataset=None,
+                batch_size=4,
+                **kwargs):
     return Runner(
-        model=system_cfg(),
+        model=model or system_cfg(),
         work_dir=str(work_dir),
         # runners built within one second would share logger and scope
         experiment_name=f'mean_teacher_{id(hooks)}',
         train_dataloader=dict(
-            dataset=ToyFER(),
+            dataset=dataset or ToyFER(),
             sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=4,
+            batch_size=batch_size,
             num_workers=0),
         optim_wrapper=optim_wrapper
         or dict(optimizer=dict(type='Adam', lr=0.01)),
@@ -300,3 +309,93 @@ def test_every_optimiser_of_a_wrapper_dict_is_watched_once():
     wrappers['b'].step()  # both in one iteration: one step of the system
     hook.after_train_iter(runner, 2)
     assert model.updates == 2 and hook.optimizer_steps == 2
+
+
+class ToyLandmarkFER(Dataset):
+    """16 random 32x32 images with 5 landmarks each, for LA-Net."""
+
+    metainfo = dict(classes=tuple(str(i) for i in range(7)))
+
+    def __init__(self):
+        gen = torch.Generator().manual_seed(0)
+        self.imgs = torch.rand(16, 3, 32, 32, generator=gen) * 255
+        self.landmarks = torch.rand(16, 5, 2, generator=gen) * 32
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, idx):
+        sample = DataSample(metainfo=dict(sample_idx=idx))
+        sample.set_gt_label(idx % 7)
+        sample.landmarks = self.landmarks[idx]
+        sample.has_landmarks = torch.tensor([True])
+        return dict(inputs=self.imgs[idx], data_samples=sample)
+
+
+class RecordOnline(Hook):
+    """Record LA-Net's momentum encoder at the start and its online
+    modules after every step."""
+
+    priority = 'LOW'  # after MeanTeacherHook (NORMAL)
+
+    def __init__(self):
+        self.online, self.teacher_at_start = [], None
+
+    def before_train(self, runner):
+        self.teacher_at_start = params(runner.model.momentum_encoder.module)
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        self.online.append(params(runner.model.online_modules()))
+
+
+def test_lanet_momentum_encoder_follows_real_steps_only(tmp_path):
+    """LA-Net's momentum encoder through the same hook: accumulative_counts=2
+    over 6 iterations, 3 optimiser steps, 3 updates of source weight
+    1 - momentum."""
+    momentum = 0.5
+    recorder = RecordOnline()
+    runner = make_runner(
+        tmp_path, [MeanTeacherHook(), recorder],
+        epochs=3,
+        model=dict(
+            type='LANetClassifier',
+            backbone=dict(
+                type='ResNet', depth=18, base_channels=8, stem_channels=8),
+            landmark_neck=dict(
+                type='LandmarkFPN', out_channels=16, num_landmarks=5),
+            head=dict(type='LinearClsHead', num_classes=7),
+            neck=dict(type='GlobalAveragePooling'),
+            label_distribution=dict(type='LabelDistributionEstimator', k=3),
+            queue_size=16,
+            momentum=momentum),
+        dataset=ToyLandmarkFER(),
+        batch_size=8,
+        optim_wrapper=dict(
+            optimizer=dict(type='Adam', lr=0.01), accumulative_counts=2))
+    runner.train()
+    online = recorder.online
+    assert len(online) == 6
+    for before, after in zip([None] + online[1::2], online[0::2]):
+        if before is not None:  # odd iterations only accumulate
+            assert all(torch.equal(b, a) for b, a in zip(before, after))
+
+    def ema(states):
+        expected = recorder.teacher_at_start
+        for state in states:
+            expected = [
+                momentum * t + (1 - momentum) * s
+                for t, s in zip(expected, state)
+            ]
+        return expected
+
+    teacher = params(runner.model.momentum_encoder.module)
+    for t, e in zip(teacher, ema(online[1::2])):
+        torch.testing.assert_close(t, e)
+    assert int(runner.model.momentum_encoder.steps) == 1 + 3
+    # an update per iteration would have given another encoder
+    assert not all(
+        torch.allclose(t, e) for t, e in zip(teacher, ema(online)))

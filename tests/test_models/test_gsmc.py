@@ -198,3 +198,38 @@ def test_rafdb_config_follows_the_official_recipe():
     assert head.distill_loss.loss_weight == 0.9
     assert head.distill_loss.temperature == 1.0
     assert head.att_loss.loss_weight == 0.2
+
+
+def test_student_takes_the_system_backbone_unless_it_names_one():
+    """``backbone`` at the system's level is the one-line swap: the same
+    student as when the student names it; a student's own backbone wins."""
+    torch.manual_seed(0)
+    nested = build_system()
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(
+            type='MeanTeacherClassifier',
+            student=dict(head=dict(type='GSMCHead', num_classes=7)),
+            backbone=R18))
+    assert type(model.student).__name__ == 'FERClassifier'
+    a, b = nested.state_dict(), model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert model.data_preprocessor is model.student.data_preprocessor
+
+    own = MODELS.build(
+        dict(
+            type='MeanTeacherClassifier',
+            student=dict(
+                backbone=dict(R18, base_channels=16),
+                head=dict(type='GSMCHead', num_classes=7)),
+            backbone=R18,
+            data_preprocessor=dict(mean=[1, 2, 3], std=[2, 2, 2])))
+    assert own.student.head.fc.in_features == 16 * 8
+    assert own.data_preprocessor is not own.student.data_preprocessor
+    assert own.data_preprocessor.mean.flatten().tolist() == [1, 2, 3]
+    with pytest.raises(KeyError, match='model.backbone'):
+        MODELS.build(
+            dict(
+                type='MeanTeacherClassifier',
+                student=dict(head=dict(type='GSMCHead', num_classes=7))))

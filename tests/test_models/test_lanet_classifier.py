@@ -222,9 +222,21 @@ def ema_copy(online, key):
 
 def naive_step(ref, inputs, samples):
     """Losses of one official LA-Net step on ``ref`` (a model copy) and the
-    queue, history and momentum state it leaves."""
+    queue, history and momentum state it leaves.
+
+    The momentum update comes first: the official code runs it in the loss
+    call, before the key forward; mmfer runs it after the previous
+    optimiser step (``update_teacher``), which gives the same weights. Its
+    buffers are then copied from the online modules before this step's
+    online forward (the official code copies them after it): BatchNorm
+    running statistics the train-mode key forward does not use."""
     idx = [s.sample_idx for s in samples]
     labels = torch.cat([s.gt_label for s in samples])
+    enc = {
+        name: ema_copy(getattr(ref, name), ref.momentum_encoder.module[name])
+        for name in ('backbone', 'landmark_neck', 'expression_projector',
+                     'landmark_projector')
+    }
     expr, lm = ref.backbone(inputs)
     u = expr[-1].mean(dim=(2, 3))
     heatmaps, fused = ref.landmark_neck(lm)
@@ -235,8 +247,8 @@ def naive_step(ref, inputs, samples):
     d = (naive_distribution(u, scorers[0], probs, K) +
          naive_distribution(v, scorers[1], probs, K)) / 2
 
-    history = ref.label_history.clone()
-    seen = ref.history_seen.clone()
+    history = ref.label_history.rows.clone()
+    seen = ref.label_history.seen.clone()
     rows = torch.stack([
         history[i] if i < len(seen) and seen[i] else F.one_hot(
             labels[n], NUM_CLASSES).to(d.dtype) for n, i in enumerate(idx)
@@ -244,11 +256,6 @@ def naive_step(ref, inputs, samples):
     t = HISTORY_M * rows + (1 - HISTORY_M) * d
     new_rows = HISTORY_M * rows + (1 - HISTORY_M) * d.detach()
 
-    enc = {
-        name: ema_copy(getattr(ref, name), ref.momentum_encoder[name])
-        for name in ('backbone', 'landmark_neck', 'expression_projector',
-                     'landmark_projector')
-    }
     with torch.no_grad():
         kexpr, klm = enc['backbone'](inputs)
         _, kfused = enc['landmark_neck'](klm)
@@ -266,8 +273,8 @@ def naive_step(ref, inputs, samples):
         -i if c < CONFIDENCE else int(y)
         for i, c, y in zip(idx, conf.tolist(), yhat.tolist())
     ])
-    el = naive_el(query_u, key_v, ref.queue_v, ref.queue_labels, yhat) + \
-        naive_el(query_v, key_u, ref.queue_u, ref.queue_labels, yhat)
+    el = naive_el(query_u, key_v, ref.queue.v, ref.queue.labels, yhat) + \
+        naive_el(query_v, key_u, ref.queue.u, ref.queue.labels, yhat)
 
     target, weight = naive_targets(samples)
     log_p = z.log_softmax(dim=1)
@@ -293,33 +300,33 @@ def make_state_nontrivial(model, indices):
     """Momentum encoder away from the online net, a half-filled history with
     unsure rows, a queue holding labels of the batch, a moved pointer."""
     gen = torch.Generator().manual_seed(7)
-    dtype = model.queue_u.dtype
+    dtype = model.queue.u.dtype
     with torch.no_grad():
         for p in model.momentum_encoder.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=dtype))
         size = max(indices) + 3
-        model.label_history = torch.zeros(size, NUM_CLASSES, dtype=dtype)
-        model.history_seen = torch.zeros(size, dtype=torch.bool)
+        model.label_history.rows = torch.zeros(size, NUM_CLASSES, dtype=dtype)
+        model.label_history.seen = torch.zeros(size, dtype=torch.bool)
         for n, i in enumerate(indices[:BATCH // 2]):
             if n % 2:  # a sure row: max 0.83
                 row = F.one_hot(torch.tensor(n), NUM_CLASSES) * 0.8 + 0.2 / 7
             else:  # an unsure row: near uniform
                 row = (0.5 *
                        torch.randn(NUM_CLASSES, generator=gen)).softmax(0)
-            model.label_history[i] = row
-            model.history_seen[i] = True
-        model.queue_u.copy_(
+            model.label_history.rows[i] = row
+            model.label_history.seen[i] = True
+        model.queue.u.copy_(
             F.normalize(
-                torch.randn(model.queue_u.shape, generator=gen, dtype=dtype),
+                torch.randn(model.queue.u.shape, generator=gen, dtype=dtype),
                 dim=0))
-        model.queue_v.copy_(
+        model.queue.v.copy_(
             F.normalize(
-                torch.randn(model.queue_v.shape, generator=gen, dtype=dtype),
+                torch.randn(model.queue.v.shape, generator=gen, dtype=dtype),
                 dim=0))
         labels = [0, 1, 3, -indices[2], -1e10, 2, 0, 5]
-        model.queue_labels.copy_(
+        model.queue.labels.copy_(
             torch.tensor(labels * (QUEUE // len(labels)), dtype=dtype))
-        model.queue_ptr.fill_(BATCH)
+        model.queue.ptr.fill_(BATCH)
 
 
 def test_training_step_matches_official_formulas():
@@ -333,6 +340,7 @@ def test_training_step_matches_official_formulas():
         indices=indices, labels=labels, dtype=torch.float64)
     ref = copy.deepcopy(model)
 
+    model.update_teacher()  # MeanTeacherHook's, after the previous step
     losses = model.loss(inputs, samples)
     expected, state = naive_step(ref, inputs, samples)
     assert set(losses) == set(expected)
@@ -355,79 +363,83 @@ def test_training_step_matches_official_formulas():
         assert scorer.fc_in.weight.grad.abs().sum() > 0
 
     # the state the step leaves
-    torch.testing.assert_close(model.label_history[indices], state['new_rows'])
-    assert bool(model.history_seen[indices].all())
-    torch.testing.assert_close(model.queue_u[:, BATCH:2 * BATCH],
+    torch.testing.assert_close(model.label_history.rows[indices],
+                               state['new_rows'])
+    assert bool(model.label_history.seen[indices].all())
+    torch.testing.assert_close(model.queue.u[:, BATCH:2 * BATCH],
                                state['key_u'].t())
-    torch.testing.assert_close(model.queue_v[:, BATCH:2 * BATCH],
+    torch.testing.assert_close(model.queue.v[:, BATCH:2 * BATCH],
                                state['key_v'].t())
-    torch.testing.assert_close(model.queue_labels[BATCH:2 * BATCH],
+    torch.testing.assert_close(model.queue.labels[BATCH:2 * BATCH],
                                state['yhat'].double())
-    assert int(model.queue_ptr) == 2 * BATCH
+    assert int(model.queue.ptr) == 2 * BATCH
     for name, sd in state['momentum'].items():
-        for key, value in model.momentum_encoder[name].state_dict().items():
+        encoder = model.momentum_encoder.module[name]
+        for key, value in encoder.state_dict().items():
             torch.testing.assert_close(value, sd[key], msg=f'{name}.{key}')
 
 
 def test_history_bank_first_visit_update_and_growth():
     model = build()
     d1 = torch.rand(2, NUM_CLASSES).softmax(1).requires_grad_()
-    t1 = model.label_targets(torch.tensor([2, 5]), torch.tensor([1, 3]), d1)
+    t1 = model.label_history(torch.tensor([2, 5]), torch.tensor([1, 3]), d1)
     onehot = F.one_hot(torch.tensor([1, 3]), NUM_CLASSES).float()
     torch.testing.assert_close(t1, 0.9 * onehot + 0.1 * d1)
     (grad, ) = torch.autograd.grad(t1.sum(), d1)
     torch.testing.assert_close(grad, torch.full_like(grad, 0.1))
-    assert model.label_history.shape == (6, NUM_CLASSES)
-    assert model.history_seen.tolist() == [
+    assert model.label_history.rows.shape == (6, NUM_CLASSES)
+    assert model.label_history.seen.tolist() == [
         False, False, True, False, False, True
     ]
-    torch.testing.assert_close(model.label_history[[2, 5]], t1.detach())
+    torch.testing.assert_close(model.label_history.rows[[2, 5]], t1.detach())
     row5 = t1.detach()[1]
 
     # a second visit blends with the stored row; growth doubles the bank
     d2 = torch.rand(2, NUM_CLASSES).softmax(1)
-    t2 = model.label_targets(torch.tensor([5, 7]), torch.tensor([0, 6]), d2)
+    t2 = model.label_history(torch.tensor([5, 7]), torch.tensor([0, 6]), d2)
     torch.testing.assert_close(t2[0], 0.9 * row5 + 0.1 * d2[0])
     torch.testing.assert_close(
         t2[1],
         0.9 * F.one_hot(torch.tensor(6), NUM_CLASSES).float() + 0.1 * d2[1])
-    assert model.label_history.shape == (12, NUM_CLASSES)
-    torch.testing.assert_close(model.label_history[2], t1.detach()[0])
+    assert model.label_history.rows.shape == (12, NUM_CLASSES)
+    torch.testing.assert_close(model.label_history.rows[2], t1.detach()[0])
 
     # a sample drawn twice reads its old row twice; the last update stays
-    row5 = model.label_history[5].clone()
+    row5 = model.label_history.rows[5].clone()
     d3 = torch.rand(2, NUM_CLASSES).softmax(1)
-    t3 = model.label_targets(torch.tensor([5, 5]), torch.tensor([0, 0]), d3)
+    t3 = model.label_history(torch.tensor([5, 5]), torch.tensor([0, 0]), d3)
     torch.testing.assert_close(t3, 0.9 * row5 + 0.1 * d3)
-    torch.testing.assert_close(model.label_history[5], t3[1])
+    torch.testing.assert_close(model.label_history.rows[5], t3[1])
 
-    model.label_targets(
+    model.label_history(
         torch.tensor([40]), torch.tensor([2]),
         torch.rand(1, NUM_CLASSES).softmax(1))
-    assert model.label_history.shape == (41, NUM_CLASSES)
-    assert model.history_seen.sum() == 4
+    assert model.label_history.rows.shape == (41, NUM_CLASSES)
+    assert model.label_history.seen.sum() == 4
 
 
 def test_history_bank_state_dict_round_trip():
     model = build()
-    model.label_targets(
+    model.label_history(
         torch.tensor([3, 17]), torch.tensor([1, 4]),
         torch.rand(2, NUM_CLASSES).softmax(1))
     state = model.state_dict()
-    assert state['label_history'].shape == (18, NUM_CLASSES)
+    assert state['label_history.rows'].shape == (18, NUM_CLASSES)
 
     fresh = build()  # empty bank
     load_state_dict(fresh, state, strict=True)
-    torch.testing.assert_close(fresh.label_history, model.label_history)
-    assert torch.equal(fresh.history_seen, model.history_seen)
+    torch.testing.assert_close(fresh.label_history.rows,
+                               model.label_history.rows)
+    assert torch.equal(fresh.label_history.seen, model.label_history.seen)
 
     larger = build()
-    larger.label_targets(
+    larger.label_history(
         torch.tensor([60]), torch.tensor([0]),
         torch.rand(1, NUM_CLASSES).softmax(1))
     larger.load_state_dict(state)
-    torch.testing.assert_close(larger.label_history, model.label_history)
-    assert torch.equal(larger.history_seen, model.history_seen)
+    torch.testing.assert_close(larger.label_history.rows,
+                               model.label_history.rows)
+    assert torch.equal(larger.label_history.seen, model.label_history.seen)
 
 
 def test_momentum_encoder_copy_update_and_buffers():
@@ -438,7 +450,7 @@ def test_momentum_encoder_copy_update_and_buffers():
                   'landmark_projector')
     }
     for name, module in online.items():
-        key = model.momentum_encoder[name].state_dict()
+        key = model.momentum_encoder.module[name].state_dict()
         for k, value in module.state_dict().items():
             assert torch.equal(key[k], value), f'{name}.{k}'
     assert not any(p.requires_grad
@@ -458,16 +470,16 @@ def test_momentum_encoder_copy_update_and_buffers():
             torch.testing.assert_close(new, old)
     before = {
         n: copy.deepcopy(m.state_dict())
-        for n, m in model.momentum_encoder.items()
+        for n, m in model.momentum_encoder.module.items()
     }
-    model.momentum_update()
+    model.update_teacher()
     copied = 0
     for name, module in online.items():
         params = {
             n
             for n, _ in module.named_parameters(remove_duplicate=False)
         }
-        after = model.momentum_encoder[name].state_dict()
+        after = model.momentum_encoder.module[name].state_dict()
         for k, q in module.state_dict().items():
             if k in params:
                 expected = MOMENTUM * before[name][k] + (1 - MOMENTUM) * q
@@ -484,29 +496,29 @@ def test_queue_enqueue_wraps_and_checks_batch_size():
         F.normalize(torch.randn(BATCH, FPN_CHANNELS), dim=1) for _ in range(5)
     ]
     for n, k in enumerate(keys):
-        model.enqueue(k, -k, torch.full((BATCH, ), float(n)))
-        assert int(model.queue_ptr) == (n + 1) * BATCH % QUEUE
+        model.queue.enqueue(k, -k, torch.full((BATCH, ), float(n)))
+        assert int(model.queue.ptr) == (n + 1) * BATCH % QUEUE
     expected = torch.cat([keys[4]] + keys[1:4]).t()
-    torch.testing.assert_close(model.queue_u, expected)
-    torch.testing.assert_close(model.queue_v, -expected)
-    assert model.queue_labels.tolist() == [
+    torch.testing.assert_close(model.queue.u, expected)
+    torch.testing.assert_close(model.queue.v, -expected)
+    assert model.queue.labels.tolist() == [
         float(n) for n in (4, 1, 2, 3) for _ in range(BATCH)
     ]
     with pytest.raises(ValueError, match=r'queue_size=32.*batch size 12'):
-        model.enqueue(
+        model.queue.enqueue(
             torch.zeros(12, FPN_CHANNELS), torch.zeros(12, FPN_CHANNELS),
             torch.zeros(12))
     with pytest.raises(ValueError, match='drop_last'):
-        model.enqueue(
+        model.queue.enqueue(
             torch.zeros(16, FPN_CHANNELS), torch.zeros(16, FPN_CHANNELS),
             torch.zeros(16))
 
 
 def test_fresh_queue_is_normalised_and_empty():
     model = build()
-    assert model.queue_u.shape == (FPN_CHANNELS, QUEUE)
-    torch.testing.assert_close(model.queue_v.norm(dim=0), torch.ones(QUEUE))
-    assert (model.queue_labels == -1e10).all()
+    assert model.queue.u.shape == (FPN_CHANNELS, QUEUE)
+    torch.testing.assert_close(model.queue.v.norm(dim=0), torch.ones(QUEUE))
+    assert (model.queue.labels == -1e10).all()
     with pytest.raises(ValueError, match='ambiguous_ids'):
         build(ambiguous_ids='negative')
 
@@ -521,7 +533,7 @@ def test_ambiguous_ids(mode, ids):
                             [0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]],
                            dtype=torch.float64)
     indices = torch.tensor([0, 0, 4, 11, 9])
-    assert model.pseudo_labels(targets, indices).tolist() == ids
+    assert model.queue.pseudo_labels(targets, indices).tolist() == ids
 
 
 def test_predict_runs_only_the_expression_path():
@@ -543,7 +555,8 @@ def test_predict_runs_only_the_expression_path():
     handles += [
         m.register_forward_hook(count_other)
         for m in (model.landmark_neck, model.label_distribution,
-                  model.expression_projector, *model.momentum_encoder.values())
+                  model.expression_projector,
+                  *model.momentum_encoder.module.values())
     ]
     with torch.no_grad():
         plain = model.head(
@@ -674,12 +687,12 @@ def test_heatmap_size_and_count_mismatches_are_explained():
     inputs, samples = make_batch()
     # stride-4 FPN maps against targets at input size / 8
     model = build(heatmap=dict(stride=8))
-    history = model.label_history.clone()
+    history = model.label_history.rows.clone()
     with pytest.raises(ValueError, match=r'heatmap stride 8 = \(4, 4\)'):
         model.loss(inputs, samples)
     # the bad batch changed no state
-    assert torch.equal(model.label_history, history)
-    assert int(model.queue_ptr) == 0
+    assert torch.equal(model.label_history.rows, history)
+    assert int(model.queue.ptr) == 0
     for s in samples:
         s.landmarks = s.landmarks[:NUM_LANDMARKS - 1]
     with pytest.raises(ValueError, match='LandmarkTargets.num_landmarks'):
@@ -730,3 +743,131 @@ def test_convnext_towers_plug_in_by_config():
     predictions = model.predict(inputs)
     assert len(predictions) == BATCH
     assert predictions[0].pred_score.shape == (NUM_CLASSES, )
+
+
+def test_updating_after_each_step_equals_the_official_order():
+    """The official code updates the momentum encoder at the start of each
+    loss call, MeanTeacherHook after each optimiser step: with one step per
+    iteration every step's losses, keys, bank and queues are the same, bit
+    for bit (float64), the official first update being a no-op."""
+    runs = {}
+    for order in ('official', 'after_step'):
+        model = build(momentum=0.9).double()
+        optim = torch.optim.SGD(
+            [p for p in model.parameters() if p.requires_grad], lr=0.05)
+        losses, queues = [], []
+        for step in range(3):
+            inputs, samples = make_batch(seed=step, dtype=torch.float64)
+            if order == 'official':
+                model.update_teacher()
+            out = model.loss(inputs, samples)
+            losses.append({k: v.detach() for k, v in out.items()})
+            queues.append(model.queue.u.clone())
+            total(out).backward()
+            optim.step()
+            optim.zero_grad()
+            if order == 'after_step':
+                model.update_teacher()
+        runs[order] = dict(losses=losses, queues=queues, model=model)
+    official, ours = runs['official'], runs['after_step']
+    for step in range(3):
+        for name, value in official['losses'][step].items():
+            assert torch.equal(ours['losses'][step][name], value), (step, name)
+        assert torch.equal(ours['queues'][step], official['queues'][step])
+    state = official['model'].state_dict()
+    for key, value in ours['model'].state_dict().items():
+        if not key.startswith('momentum_encoder.'):
+            assert torch.equal(value, state[key]), key
+    # the encoder moved: a missing or misplaced update would show in the
+    # keys of steps 2 and 3
+    start = build().double().momentum_encoder.module.state_dict()
+    moved = ours['model'].momentum_encoder.module.state_dict()
+    assert not torch.allclose(moved['backbone.expr_tower.conv1.weight'],
+                              start['backbone.expr_tower.conv1.weight'])
+
+
+# Checkpoints saved before the bank, the queues and the momentum encoder
+# were parts (checked against that code's state dict): new key -> old key.
+OLD_KEYS = {
+    'label_history.rows': 'label_history',
+    'label_history.seen': 'history_seen',
+    'queue.u': 'queue_u',
+    'queue.v': 'queue_v',
+    'queue.labels': 'queue_labels',
+    'queue.ptr': 'queue_ptr',
+}
+
+
+def old_checkpoint(state):
+    old = {}
+    for key, value in state.items():
+        if key == 'momentum_encoder.steps':
+            continue
+        key = OLD_KEYS.get(key, key).replace('momentum_encoder.module.',
+                                             'momentum_encoder.')
+        old[key] = value
+    return old
+
+
+@pytest.mark.parametrize('loader', ['torch', 'mmengine'])
+def test_checkpoints_of_the_single_class_lanet_load(loader):
+    model = build()
+    inputs, samples = make_batch()
+    model.loss(inputs, samples)
+    model.update_teacher()
+    state = model.state_dict()
+    old = old_checkpoint(state)
+    assert {
+        'label_history', 'history_seen', 'queue_u', 'queue_ptr',
+        'momentum_encoder.backbone.expr_tower.conv1.weight',
+        'momentum_encoder.landmark_projector.2.bias'
+    } <= set(old)
+    fresh = build()
+    with torch.no_grad():
+        for value in fresh.state_dict().values():
+            value.zero_()
+    if loader == 'torch':
+        fresh.load_state_dict(old)  # strict
+    else:
+        load_state_dict(fresh, old, strict=True)
+    loaded = fresh.state_dict()
+    assert loaded.keys() == state.keys()
+    for key, value in state.items():
+        if key != 'momentum_encoder.steps':
+            assert torch.equal(loaded[key], value), key
+    # any count above 0 averages from here on, as the old encoder did
+    assert int(loaded['momentum_encoder.steps']) == 1
+
+
+def test_a_plain_backbone_builds_the_same_model():
+    """The one-line form (a plain backbone, the towers' arguments, no
+    in_channels) builds the model of the ExpressionLandmarkBackbone form."""
+    wrapped = build()
+    torch.manual_seed(0)
+    plain = MODELS.build(
+        dict(
+            type='LANetClassifier',
+            backbone=dict(
+                type='ResNet',
+                depth=18,
+                base_channels=WIDTH,
+                stem_channels=WIDTH),
+            towers=dict(num_shared_stages=1),
+            landmark_neck=dict(
+                type='LandmarkFPN',
+                out_channels=FPN_CHANNELS,
+                num_landmarks=NUM_LANDMARKS),
+            head=dict(
+                type='LinearClsHead', num_classes=NUM_CLASSES,
+                init_cfg=None),
+            neck=dict(type='GlobalAveragePooling'),
+            label_distribution=dict(type='LabelDistributionEstimator', k=K),
+            queue_size=QUEUE))
+    plain.init_weights()
+    assert plain.head.fc.in_features == WIDTH * 8
+    a, b = wrapped.state_dict(), plain.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    with pytest.raises(ValueError, match='towers'):
+        build(towers=dict(num_shared_stages=2))

@@ -43,8 +43,8 @@ K = 4  # neighbours: fewer than the global batch, more than a rank's half
 # with one sample drawn twice, in different halves of the batch
 INDICES = ([0, 7, 3, 12, 20, 5, 9, 1, 15, 30, 22, 11],
            [9, 3, 40, 0, 33, 41, 12, 42, 43, 9, 44, 30])
-STATE_BUFFERS = ('label_history', 'history_seen', 'queue_u', 'queue_v',
-                 'queue_labels', 'queue_ptr')
+STATE_BUFFERS = ('label_history.rows', 'label_history.seen', 'queue.u',
+                 'queue.v', 'queue.labels', 'queue.ptr')
 LOSSES = ('loss_cls', 'loss_landmark', 'loss_kl')
 
 
@@ -125,11 +125,12 @@ def global_batch(step: int):
 
 
 def run_steps(model, rank: int = 0, world: int = 1) -> dict:
-    """Two ``loss`` calls on this rank's part of the global batches; the
-    label-distribution targets are recorded through a spy on the public
-    ``label_targets``, the contrastive loss's arguments through a spy on
+    """Two ``loss`` calls on this rank's part of the global batches, each
+    after a momentum update (MeanTeacherHook's, after the previous step);
+    the label-distribution targets are recorded through a spy on the
+    history bank, the contrastive loss's arguments through a spy on
     ``contrastive_loss``."""
-    label_targets = model.label_targets
+    label_targets = model.label_history.forward
     contrastive_forward = model.contrastive_loss.forward
     targets, el_args = [], []
 
@@ -142,22 +143,23 @@ def run_steps(model, rank: int = 0, world: int = 1) -> dict:
         el_args.append(tuple(a.detach().clone() for a in args))
         return contrastive_forward(*args)
 
-    model.label_targets = spy_targets
+    model.label_history.forward = spy_targets
     model.contrastive_loss.forward = spy_el
     num = GLOBAL // world
     losses = []
     for step in range(2):
         inputs, samples = global_batch(step)
         part = slice(rank * num, (rank + 1) * num)
+        model.update_teacher()
         out = model.loss(inputs[part], samples[part])
         losses.append({k: v.detach() for k, v in out.items()})
-    del model.label_targets
+    del model.label_history.forward
     del model.contrastive_loss.forward
     return dict(
         losses=losses,
         targets=targets,
         el_args=el_args,
-        buffers={name: getattr(model, name).clone()
+        buffers={name: model.get_buffer(name).clone()
                  for name in STATE_BUFFERS},
         momentum={
             k: v.clone()
@@ -202,13 +204,13 @@ def test_two_ranks_hold_the_state_of_one_process(tmp_path):
     # momentum encoder moved
     bank = single['buffers']
     seen = sorted(set(INDICES[0]) | set(INDICES[1]))
-    assert bank['history_seen'].nonzero().flatten().tolist() == seen
-    assert int(bank['queue_ptr']) == 2 * GLOBAL
-    labels = bank['queue_labels'][:2 * GLOBAL]
+    assert bank['label_history.seen'].nonzero().flatten().tolist() == seen
+    assert int(bank['queue.ptr']) == 2 * GLOBAL
+    labels = bank['queue.labels'][:2 * GLOBAL]
     assert ((labels > 0) & (labels < NUM_CLASSES)).any()
     assert (labels < 0).any()  # ambiguous ids
-    assert (bank['queue_labels'][2 * GLOBAL:] == -1e10).all()
-    torch.testing.assert_close(bank['queue_u'].norm(dim=0),
+    assert (bank['queue.labels'][2 * GLOBAL:] == -1e10).all()
+    torch.testing.assert_close(bank['queue.u'].norm(dim=0),
                                torch.ones(QUEUE, dtype=torch.float64))
     moved = dict(initial.momentum_encoder.named_parameters())
     assert all(not torch.allclose(moved[k], v)

@@ -210,7 +210,7 @@ def test_lanet_recipe_runs_with_its_noise_seed(tmp_path):
     # the bank follows the noisy labels, not the clean ones
     assert any(info['is_noisy'] for info in infos)
     state = weights(osp.join(record['work_dir'], 'epoch_1.pth'))
-    assert state['history_seen'][:28].all()
-    history = state['label_history'][:28]
+    assert state['label_history.seen'][:28].all()
+    history = state['label_history.rows'][:28]
     assert history.argmax(dim=1).tolist() == noisy
     assert history.max(dim=1).values.min() >= 0.9

@@ -16,8 +16,8 @@ NUM_TRAIN = 28
 SIZE = 32
 # the history bank, the queues and the momentum encoder: LA-Net's state
 # besides the online weights
-BANK = ('label_history', 'history_seen')
-QUEUES = ('queue_u', 'queue_v', 'queue_labels', 'queue_ptr')
+BANK = ('label_history.rows', 'label_history.seen')
+QUEUES = ('queue.u', 'queue.v', 'queue.labels', 'queue.ptr')
 CONFIG = """
 _base_ = ['{repo}/configs/lanet/r18_synthfer_noise30.py']
 custom_imports = dict(
@@ -25,6 +25,7 @@ custom_imports = dict(
     allow_failed_imports=False)
 custom_hooks = [
     dict(type='EpochSeedHook'),
+    dict(type='MeanTeacherHook'),
     dict(type='KillAtIterHook'),
     dict(type='SaveRankStateHook'),
     dict(type='SaveRankSampleIdxHook'),
@@ -129,16 +130,17 @@ def test_ddp_ranks_end_with_the_same_bank_queues_and_momentum_encoder(
 
     ours = [lanet_state(s) for s in states]
     assert set(ours[0]) >= set(BANK + QUEUES)
-    assert any(k.startswith('momentum_encoder.backbone.') for k in ours[0])
+    assert any(
+        k.startswith('momentum_encoder.module.backbone.') for k in ours[0])
     for key in ours[0]:
         assert torch.equal(ours[0][key], ours[1][key]), key
     # the bank has a row for every sample either rank loaded: both ranks
     # update it with the gathered batch
-    seen = states[0]['history_seen'].nonzero().flatten().tolist()
+    seen = states[0]['label_history.seen'].nonzero().flatten().tolist()
     assert seen == sorted(set(loaded[0]) | set(loaded[1]))
     # 6 global batches of 8 through a queue of 32
-    assert int(states[0]['queue_ptr']) == 48 % 32
-    assert (states[0]['queue_labels'] > -1e9).all()
+    assert int(states[0]['queue.ptr']) == 48 % 32
+    assert (states[0]['queue.labels'] > -1e9).all()
     # BatchNorm statistics are each rank's own: mmengine's DDP wrapper
     # does not broadcast buffers, and sync_bn is off on CPU
     stats = [k for k in states[0] if k.endswith('running_mean')]
@@ -167,7 +169,7 @@ def test_resume_after_kill_reaches_the_uninterrupted_state(
     expected = weights(osp.join(reference, 'epoch_2.pth'))
     for key in BANK + QUEUES:
         assert torch.equal(saved[key], expected[key]), key
-    assert int(saved['history_seen'].sum()) > 0
+    assert int(saved['label_history.seen'].sum()) > 0
 
     run([TRAIN, cfg, '--work-dir', crashed, '--resume',
          osp.join(crashed, 'epoch_2.pth')])
@@ -180,6 +182,6 @@ def test_resume_after_kill_reaches_the_uninterrupted_state(
     for key in final[0]:
         assert torch.equal(final[0][key], final[1][key]), key
     # the last epoch did change the state the resumed run restored
-    assert not torch.equal(final[0]['label_history'],
-                           expected['label_history'])
-    assert not torch.equal(final[0]['queue_u'], expected['queue_u'])
+    assert not torch.equal(final[0]['label_history.rows'],
+                           expected['label_history.rows'])
+    assert not torch.equal(final[0]['queue.u'], expected['queue.u'])

@@ -2,13 +2,10 @@
 from typing import List, Optional, Sequence
 
 import torch
-from mmengine.dist import is_distributed
 from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapperDict
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
-
-from mmfer.utils.dist_utils import average_float_buffers
 
 # Where the count of real optimiser steps is kept in checkpoints.
 CKPT_KEY = 'mean_teacher_optimizer_steps'
@@ -30,26 +27,22 @@ def train_optimizers(optim_wrapper) -> List[torch.optim.Optimizer]:
 
 @HOOKS.register_module()
 class MeanTeacherHook(Hook):
-    """Update a mean teacher after every real optimiser step.
+    """Update a system's momentum teacher after every real optimiser step.
 
-    Calls ``update_teacher()`` of the (unwrapped) model, e.g.
-    :class:`mmfer.models.MeanTeacherClassifier`; the EMA schedule itself
-    belongs to the model. The hook counts the steps the optimiser really
-    takes, through a step post-hook on every optimiser of the runner's
-    optimiser wrapper (``OptimWrapper`` or ``OptimWrapperDict``), and
-    updates the teacher in ``after_train_iter`` of an iteration that took
-    one. Iterations that only accumulate gradients
-    (``optim_wrapper=dict(accumulative_counts=N)`` with ``N > 1``) and
-    steps that AMP's loss scaler skips for inf/nan gradients do not step
-    the optimiser, so they leave the teacher (and its EMA step count)
-    alone. An iteration in which several optimisers step is one step.
-
-    Under distributed training every rank updates its own teacher from its
-    student, which DDP keeps identical across ranks. Buffers are not
-    synchronised by mmengine's DDP wrapper (``broadcast_buffers=False``),
-    so each rank's BatchNorm statistics differ; the hook averages the
-    teacher's floating-point buffers over the ranks after each update, so
-    that all ranks hold the same teacher.
+    Calls ``update_teacher()`` of the (unwrapped) model: GSMC's mean teacher
+    (:class:`mmfer.models.MeanTeacherClassifier`), LA-Net's momentum encoder
+    (:class:`mmfer.models.LANetClassifier`), any system with
+    :class:`mmfer.models.MomentumTeacherMixin`. The averaging schedule and
+    the buffer handling belong to the model. The hook counts the steps the
+    optimiser really takes, through a step post-hook on every optimiser of
+    the runner's optimiser wrapper (``OptimWrapper`` or
+    ``OptimWrapperDict``), and updates the teacher in ``after_train_iter``
+    of an iteration that took one. Iterations that only accumulate
+    gradients (``optim_wrapper=dict(accumulative_counts=N)`` with
+    ``N > 1``) and steps that AMP's loss scaler skips for inf/nan gradients
+    do not step the optimiser, so they leave the teacher (and its EMA step
+    count) alone. An iteration in which several optimisers step is one
+    step.
 
     The teacher lives in the model's state dict; the hook stores only its
     count of real steps in checkpoints, so that ``--resume`` continues the
@@ -57,7 +50,7 @@ class MeanTeacherHook(Hook):
 
     Args:
         interval (int): Update after every ``interval`` real optimiser
-            steps (GSMC: 1). Defaults to 1.
+            steps (GSMC, LA-Net: 1). Defaults to 1.
     """
 
     priority = 'NORMAL'  # after the optimiser step, before checkpointing
@@ -83,10 +76,10 @@ class MeanTeacherHook(Hook):
         model = get_ori_model(runner.model)
         if not callable(getattr(model, 'update_teacher', None)):
             raise TypeError(
-                f'MeanTeacherHook updates a mean teacher, but '
-                f'{type(model).__name__} has no update_teacher(); use '
-                "model=dict(type='MeanTeacherClassifier', ...) or remove "
-                'the hook.')
+                f'MeanTeacherHook updates a momentum teacher, but '
+                f'{type(model).__name__} has no update_teacher(); use a '
+                "system with one (model=dict(type='MeanTeacherClassifier' "
+                "or 'LANetClassifier', ...)) or remove the hook.")
         model.teacher_updated_by_hook = True
         self._remove_watchers()
         self._stepped = False
@@ -122,10 +115,7 @@ class MeanTeacherHook(Hook):
         self.optimizer_steps += 1
         if self.optimizer_steps % self.interval:
             return
-        model = get_ori_model(runner.model)
-        model.update_teacher()
-        if is_distributed():
-            average_float_buffers(model.teacher.module)
+        get_ori_model(runner.model).update_teacher()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Store the count of real optimiser steps.

@@ -1,37 +1,38 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
+from mmengine.model import BaseAveragedModel
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ..utils.momentum_teacher import MomentumTeacherMixin, build_teacher
 from .fer_classifier import FERClassifier
-from .fer_system import FERSystem
+from .fer_system import FERSystem, PreprocessorCfg
 
 TEACHER_MODES = ('train', 'eval')
 PREDICTORS = ('student', 'teacher')
 
 
 @MODELS.register_module()
-class MeanTeacherClassifier(FERSystem):
+class MeanTeacherClassifier(MomentumTeacherMixin, FERSystem):
     """A student :class:`FERClassifier` and its mean teacher (GSMC).
 
-    The teacher is a parameter EMA of the student (mmengine averaged model,
-    built from ``ema``), never trained by gradients. At each training step
-    the student computes its views (as its ``view_batching`` says), the
-    teacher gives logits on one view without gradients, and the student's
-    head receives both (``teacher_logits``). The teacher is updated after
-    every real optimiser step by :class:`mmfer.engine.MeanTeacherHook`,
-    which must be in ``custom_hooks``: iterations that only accumulate
-    gradients and AMP steps skipped for inf/nan gradients do not update
-    it. Teacher weights and its update count live in the model's state
-    dict, so checkpoints save and resume them. Without the hook,
-    ``loss()`` warns once the teacher has missed two training steps.
+    The teacher is a parameter EMA of the student (a momentum teacher, see
+    :mod:`mmfer.models.utils.momentum_teacher`, built from ``ema``), updated
+    after every real optimiser step by :class:`mmfer.engine.MeanTeacherHook`,
+    which must be in ``custom_hooks``; without it, ``loss()`` warns once the
+    teacher has missed two training steps. At each training step the
+    student computes its views (as its ``view_batching`` says), the teacher
+    gives logits on one view without gradients, and the student's head
+    receives both (``teacher_logits``).
 
     Args:
-        student (dict | FERClassifier): The student classifier.
+        student (dict | FERClassifier): The student classifier; ``type``
+            defaults to ``'FERClassifier'`` and ``backbone`` to the system's.
+        backbone (dict, optional): The student's backbone when ``student``
+            names none, so that one line swaps it. Defaults to None.
         ema (dict): Config of an mmengine averaged model
             (``ExponentialMovingAverage``-style, ``model`` is filled in).
             The default, ``MomentumAnnealingEMA`` with ``momentum=0.001``
@@ -55,6 +56,7 @@ class MeanTeacherClassifier(FERSystem):
 
     def __init__(self,
                  student: Union[dict, FERClassifier],
+                 backbone: Optional[dict] = None,
                  ema: dict = dict(
                      type='MomentumAnnealingEMA',
                      momentum=0.001,
@@ -63,7 +65,7 @@ class MeanTeacherClassifier(FERSystem):
                  teacher_view: int = 1,
                  teacher_mode: str = 'train',
                  predict_with: str = 'student',
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 data_preprocessor: PreprocessorCfg = None,
                  init_cfg: Optional[dict] = None) -> None:
         if teacher_mode not in TEACHER_MODES:
             raise ValueError(f'teacher_mode={teacher_mode!r} must be one of '
@@ -71,47 +73,25 @@ class MeanTeacherClassifier(FERSystem):
         if predict_with not in PREDICTORS:
             raise ValueError(f'predict_with={predict_with!r} must be one of '
                              f'{PREDICTORS}.')
-        if not isinstance(student, nn.Module):
-            student = MODELS.build(student)
-        if data_preprocessor is None:
-            data_preprocessor = student.data_preprocessor
-        elif isinstance(data_preprocessor, dict):
-            data_preprocessor = dict(data_preprocessor)
-            data_preprocessor.setdefault('type', 'FERDataPreprocessor')
-            data_preprocessor = MODELS.build(data_preprocessor)
+        student = self.build_network(student, backbone)
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor,
+            init_cfg,
+            default_preprocessor=student.data_preprocessor)
         self.student = student
         if not 0 <= teacher_view < student.num_views:
             raise ValueError(
                 f'teacher_view={teacher_view} but the student trains on '
                 f'{student.num_views} view(s).')
-        self.teacher = MODELS.build(dict(ema, model=student))
+        self.teacher = build_teacher(ema, student)
         self.teacher_view = teacher_view
         self.teacher_mode = teacher_mode
         self.predict_with = predict_with
-        self._steps_since_update = 0
-        # Set by MeanTeacherHook, which updates on real optimiser steps
-        # only: then loss() calls without an update are expected.
-        self.teacher_updated_by_hook = False
         self.reset_teacher()
 
-    def init_weights(self) -> None:
-        """Initialise the student, then make the teacher an exact copy."""
-        super().init_weights()
-        self.reset_teacher()
-
-    def reset_teacher(self) -> None:
-        """Copy the student into the teacher; the next update is step 1."""
-        self.teacher.steps.zero_()
-        # mmengine averaged models copy the source on their first update.
-        self.teacher.update_parameters(self.student)
-
-    @torch.no_grad()
-    def update_teacher(self) -> None:
-        """One EMA step of the teacher towards the current student."""
-        self.teacher.update_parameters(self.student)
-        self._steps_since_update = 0
+    def teacher_pair(self) -> Tuple[BaseAveragedModel, nn.Module]:
+        """The teacher and the student it follows."""
+        return self.teacher, self.student
 
     @torch.no_grad()
     def teacher_logits(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -141,7 +121,7 @@ class MeanTeacherClassifier(FERSystem):
         Returns:
             dict[str, Tensor]: Losses.
         """
-        self._warn_if_teacher_is_frozen()
+        self.warn_if_teacher_is_frozen()
         views = self.student.make_views(inputs)
         feats = self.student.extract_view_feats(views)
         kwargs = dict(teacher_logits=self.teacher_logits(views))
@@ -189,15 +169,3 @@ class MeanTeacherClassifier(FERSystem):
             torch.Tensor: ``(N, num_classes)``.
         """
         return self.predictor(inputs, mode='tensor')
-
-    def _warn_if_teacher_is_frozen(self) -> None:
-        if self.teacher_updated_by_hook:
-            return
-        self._steps_since_update += 1
-        if self._steps_since_update == 3:
-            print_log(
-                'MeanTeacherClassifier: the teacher was not updated for 2 '
-                "training steps; add dict(type='MeanTeacherHook') to "
-                'custom_hooks.',
-                logger='current',
-                level=30)

@@ -1,9 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 import math
-from typing import Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmpretrain.structures import DataSample
+
+# The heatmap targets of the official LA-Net code: stride-4 maps, Gaussians
+# of sigma 1.5 map pixels, weight 10 where the dilated map exceeds 0.2.
+OFFICIAL_HEATMAP = dict(stride=4, sigma=1.5, weight=10.0, threshold=0.2)
 
 
 def gaussian_patch(sigma: float, device: torch.device) -> torch.Tensor:
@@ -109,3 +114,89 @@ def _patch_index(ul: torch.Tensor, br: torch.Tensor, length: int,
     index = pixels - ul[..., None]
     on_patch = (pixels >= ul[..., None]) & (pixels < br[..., None])
     return torch.where(on_patch, index, index.new_full((), -1))
+
+
+def landmark_annotations(
+        data_samples: Sequence[DataSample],
+        device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Stack the landmarks and their validity of a batch.
+
+    Args:
+        data_samples (Sequence[DataSample]): The batch's samples.
+        device (torch.device): Device of the results.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N, K, 2)`` landmarks and ``(N,)`` bool
+        ``has_landmarks``.
+    """
+    fields = ('landmarks', 'has_landmarks')
+    for i, sample in enumerate(data_samples):
+        missing = [f for f in fields if f not in sample]
+        if missing:
+            raise KeyError(
+                f'Data sample {i} has no {missing}: LANetClassifier trains '
+                'a landmark heatmap branch on targets it renders from the '
+                'landmarks: add the LandmarkTargets transform before '
+                'PackFERInputs in the train pipeline (samples without '
+                'landmarks get zero points and has_landmarks=False).')
+    landmarks = torch.stack([s.landmarks for s in data_samples]).to(device)
+    valid = torch.cat([s.has_landmarks.reshape(-1)
+                       for s in data_samples]).to(device).bool()
+    return landmarks, valid
+
+
+def heatmap_settings(heatmap: Dict[str, float]) -> Dict[str, float]:
+    """Check the heatmap arguments of a model and fill in the official ones.
+
+    Args:
+        heatmap (dict): Some of ``stride``, ``sigma``, ``weight`` and
+            ``threshold`` of :func:`render_heatmaps`.
+
+    Returns:
+        dict: All four, missing ones from :data:`OFFICIAL_HEATMAP`.
+    """
+    unknown = set(heatmap) - set(OFFICIAL_HEATMAP)
+    if unknown:
+        raise ValueError(f'heatmap has unknown keys {sorted(unknown)}; the '
+                         f'keys are {tuple(OFFICIAL_HEATMAP)}.')
+    heatmap = dict(OFFICIAL_HEATMAP, **heatmap)
+    if int(heatmap['stride']) != heatmap['stride'] or heatmap['stride'] <= 0:
+        raise ValueError(f"heatmap stride={heatmap['stride']} must be a "
+                         'positive int.')
+    return heatmap
+
+
+def heatmap_targets(landmarks: torch.Tensor, image_size: Sequence[int],
+                    pred_shape: Sequence[int], stride: int,
+                    **render_args) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Render the heatmap and weight-map targets of predicted heatmaps.
+
+    Args:
+        landmarks (torch.Tensor): ``(N, K, 2)`` points in input pixels.
+        image_size (Sequence[int]): ``(H, W)`` of the input images.
+        pred_shape (Sequence[int]): Shape ``(N, K, h, w)`` of the predicted
+            heatmaps, which the targets must have.
+        stride (int): Input pixels per heatmap pixel.
+        **render_args: ``sigma``, ``weight`` and ``threshold`` of
+            :func:`render_heatmaps`.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N, K, h, w)`` float32 heatmaps and weight
+        maps.
+    """
+    stride = int(stride)
+    size = (int(image_size[0]) // stride, int(image_size[1]) // stride)
+    if tuple(pred_shape[-2:]) != size:
+        raise ValueError(
+            f'The landmark neck predicts {tuple(pred_shape[-2:])} heatmaps '
+            f'for {tuple(image_size)} inputs, but the targets are rendered '
+            f'at input size // heatmap stride {stride} = {size}: set the '
+            "model's heatmap stride to the neck's output stride (4 for "
+            'LandmarkFPN on a ResNet).')
+    if landmarks.size(1) != pred_shape[1]:
+        raise ValueError(
+            f'The data samples have {landmarks.size(1)} landmarks but the '
+            f'landmark neck predicts {pred_shape[1]} heatmaps: set '
+            'LandmarkTargets.num_landmarks and landmark_neck.num_landmarks '
+            "to the number of points of the dataset's landmark layout.")
+    return render_heatmaps(landmarks, size, stride=stride, **render_args)
