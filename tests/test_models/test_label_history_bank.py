@@ -6,9 +6,8 @@ import torch.nn.functional as F
 from mmengine.runner import load_state_dict
 from mmpretrain.structures import DataSample
 
-from mmfer.models.utils.label_history_bank import (LabelHistoryBank,
-                                                   last_occurrence,
-                                                   sample_indices)
+from mmfer.models.utils.label_history_bank import LabelHistoryBank
+from mmfer.models.utils.sample_bank import last_occurrence, sample_indices
 
 
 def test_targets_blend_rows_and_estimates_with_gradient_into_them():
@@ -77,3 +76,16 @@ def test_sample_indices_name_the_missing_field():
 def test_momentum_must_be_a_weight():
     with pytest.raises(ValueError, match='history_momentum'):
         LabelHistoryBank(num_classes=3, momentum=1.5)
+
+
+def test_load_weights_accepts_a_grown_bank(tmp_path):
+    # a trained LA-Net's bank has rows; a freshly built model's has none
+    from mmfer.apis import load_weights
+    saved = torch.nn.Sequential(LabelHistoryBank(num_classes=3))
+    saved[0](torch.tensor([6, 1]), torch.tensor([2, 0]), torch.rand(2, 3))
+    path = str(tmp_path / 'lanet.pth')
+    torch.save(dict(state_dict=saved.state_dict()), path)
+    loaded = torch.nn.Sequential(LabelHistoryBank(num_classes=3))
+    load_weights(loaded, path)
+    assert torch.equal(loaded[0].rows, saved[0].rows)
+    assert torch.equal(loaded[0].seen, saved[0].seen)

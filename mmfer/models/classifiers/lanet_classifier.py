@@ -14,7 +14,8 @@ from mmfer.utils.dist_utils import (all_gather_with_grad, gather_no_grad,
 from ..utils import flip_width
 from ..utils.backbone_channels import fill_in_channels, registered_class
 from ..utils.contrastive_queue import ContrastiveQueue
-from ..utils.label_history_bank import LabelHistoryBank, sample_indices
+from ..utils.label_history_bank import LabelHistoryBank
+from ..utils.sample_bank import sample_indices
 from ..utils.landmark_heatmaps import (OFFICIAL_HEATMAP, heatmap_settings,
                                        heatmap_targets, landmark_annotations)
 from ..utils.momentum_teacher import MomentumTeacherMixin, build_teacher

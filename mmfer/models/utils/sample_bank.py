@@ -7,23 +7,98 @@ import torch
 import torch.nn as nn
 
 
-def first_occurrence(indices: torch.Tensor) -> torch.Tensor:
-    """Mask of the first position of every distinct value of ``indices``.
+def occurrence_mask(indices: torch.Tensor, last: bool = False) -> torch.Tensor:
+    """Mask of the first (or last) position of every distinct value.
 
     Args:
         indices (torch.Tensor): ``(N,)`` non-negative integers.
+        last (bool): Mark the last position instead of the first.
+            Defaults to False.
 
     Returns:
         torch.Tensor: ``(N,)`` bool.
     """
     positions = torch.arange(indices.numel(), device=indices.device)
-    first = positions.new_full((int(indices.max()) + 1, ),
-                               indices.numel()).scatter_reduce(
-                                   0, indices, positions, reduce='amin')
-    return first[indices] == positions
+    start = -1 if last else indices.numel()
+    chosen = positions.new_full((int(indices.max()) + 1, ),
+                                start).scatter_reduce(
+                                    0, indices, positions,
+                                    reduce='amax' if last else 'amin')
+    return chosen[indices] == positions
 
 
-class SampleBank(nn.Module):
+def first_occurrence(indices: torch.Tensor) -> torch.Tensor:
+    """Mask of the first position of every distinct value of ``indices``."""
+    return occurrence_mask(indices)
+
+
+def last_occurrence(indices: torch.Tensor) -> torch.Tensor:
+    """Mask of the last position of every distinct value of ``indices``."""
+    return occurrence_mask(indices, last=True)
+
+
+class PerSampleBuffers(nn.Module):
+    """Base of modules whose buffers hold one row per training sample.
+
+    The buffers named in :attr:`RESIZABLE_BUFFERS` grow together (by
+    doubling) to the largest ``sample_idx`` written, so no dataset length is
+    needed, and loading a checkpoint first resizes them to the checkpoint's
+    number of rows, so that it restores them instead of failing on the
+    shape (:func:`mmfer.apis.load_weights` accepts the other row count
+    too). New rows hold :meth:`fill_value`.
+    """
+
+    #: Buffers whose number of rows follows the data: a checkpoint may
+    #: hold another number than a freshly built model.
+    RESIZABLE_BUFFERS: Tuple[str, ...] = ()
+
+    def fill_value(self, name: str) -> float:
+        """The value of the rows of buffer ``name`` never written.
+
+        Args:
+            name (str): One of :attr:`RESIZABLE_BUFFERS`.
+
+        Returns:
+            float: Defaults to 0 (False for a bool buffer).
+        """
+        return 0
+
+    @property
+    def capacity(self) -> int:
+        """int: Number of rows the buffers hold now."""
+        return getattr(self, self.RESIZABLE_BUFFERS[0]).size(0)
+
+    def reserve(self, size: int) -> None:
+        """Grow the buffers (by doubling) to hold at least ``size`` rows.
+
+        Args:
+            size (int): Rows needed.
+        """
+        current = self.capacity
+        if size <= current:
+            return
+        size = max(size, 2 * current)
+        for name in self.RESIZABLE_BUFFERS:
+            old = getattr(self, name)
+            grown = old.new_full((size, ) + old.shape[1:],
+                                 self.fill_value(name))
+            grown[:current] = old
+            setattr(self, name, grown)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        for name in self.RESIZABLE_BUFFERS:
+            saved = state_dict.get(prefix + name)
+            current = getattr(self, name)
+            if saved is not None and saved.dim() == current.dim():
+                setattr(
+                    self, name,
+                    current.new_full((saved.size(0), ) + current.shape[1:],
+                                     self.fill_value(name)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class SampleBank(PerSampleBuffers):
     """Rows of numbers, one per training sample, kept as a buffer.
 
     Row ``i`` belongs to the sample whose ``sample_idx`` is ``i``; rows
@@ -47,9 +122,6 @@ class SampleBank(nn.Module):
             ``torch.float32``.
     """
 
-    #: Buffers whose number of rows follows the data: a checkpoint may
-    #: hold another number than a freshly built model
-    #: (:func:`mmfer.apis.load_weights` accepts that).
     RESIZABLE_BUFFERS = ('values', )
 
     def __init__(self,
@@ -62,24 +134,20 @@ class SampleBank(nn.Module):
                 'SampleBank(fill_value=nan): NaN never equals itself, so '
                 'equal banks would compare unequal; pick a number no row '
                 'takes (e.g. -1 for similarities).')
-        self.fill_value = fill_value
+        self._fill_value = fill_value
         self.register_buffer(
             'values', torch.full((0, *row_shape), fill_value, dtype=dtype))
 
-    @property
-    def capacity(self) -> int:
-        """int: Number of rows the buffer holds now."""
-        return self.values.size(0)
+    def fill_value(self, name: str) -> float:
+        """The value of rows never written.
 
-    def _reserve(self, size: int) -> None:
-        """Grow the buffer (by doubling) to hold at least ``size`` rows."""
-        if size <= self.capacity:
-            return
-        grown = self.values.new_full(
-            (max(size, 2 * self.capacity), ) + self.values.shape[1:],
-            self.fill_value)
-        grown[:self.capacity] = self.values
-        self.values = grown
+        Args:
+            name (str): ``'values'``.
+
+        Returns:
+            float: The bank's ``fill_value``.
+        """
+        return self._fill_value
 
     @torch.no_grad()
     def update(self, indices: torch.Tensor, rows: torch.Tensor) -> None:
@@ -101,7 +169,7 @@ class SampleBank(nn.Module):
                 f'SampleBank got sample_idx {int(indices.min())}; samples '
                 "need their dataset index (mmengine's BaseDataset sets "
                 'sample_idx and PackFERInputs packs it).')
-        self._reserve(int(indices.max()) + 1)
+        self.reserve(int(indices.max()) + 1)
         first = first_occurrence(indices)
         self.values[indices[first]] = rows[first].to(self.values)
 
@@ -112,22 +180,11 @@ class SampleBank(nn.Module):
             tuple[Tensor, Tensor]: Their sample indices ``(K,)`` and rows
             ``(K, *row_shape)``.
         """
-        unknown = self.values == self.fill_value
+        unknown = self.values == self._fill_value
         if unknown.dim() > 1:
             unknown = unknown.flatten(1).all(dim=1)
         indices = torch.nonzero(~unknown).flatten()
         return indices, self.values[indices]
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
-                              **kwargs) -> None:
-        # The number of rows depends on the indices seen; take the
-        # checkpoint's so that loading restores it instead of failing on
-        # the shape.
-        saved = state_dict.get(prefix + 'values')
-        if saved is not None and saved.dim() == self.values.dim():
-            self.values = self.values.new_full(
-                (saved.size(0), ) + self.values.shape[1:], self.fill_value)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def sample_indices(data_samples: Sequence, device=None) -> torch.Tensor:
