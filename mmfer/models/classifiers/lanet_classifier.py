@@ -12,7 +12,8 @@ from mmpretrain.structures import DataSample
 from mmfer.utils.dist_utils import (all_gather_with_grad, gather_no_grad,
                                     shuffled_forward)
 from ..utils import flip_width
-from ..utils.backbone_channels import fill_in_channels, registered_class
+from ..utils.backbone_channels import (fill_args, fill_in_channels,
+                                       registered_class)
 from ..utils.contrastive_queue import ContrastiveQueue
 from ..utils.label_history_bank import LabelHistoryBank
 from ..utils.sample_bank import sample_indices
@@ -130,9 +131,13 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
         self.neck = MODELS.build(fill_in_channels(neck, width)) \
             if neck is not None else None
         self.head = MODELS.build(fill_in_channels(head, width))
+        # The FPN decodes at the heatmap stride from whatever scales the
+        # landmark tower returns (one stride-16 map for a ViT).
         self.landmark_neck = MODELS.build(
-            dict(dict(in_channels=tuple(self.backbone.lm_channels)),
-                 **landmark_neck))
+            fill_args(
+                landmark_neck,
+                in_channels=tuple(self.backbone.lm_channels),
+                in_strides=tuple(self.backbone.lm_strides)))
         self.landmark_loss = MODELS.build(landmark_loss)
         self.contrastive_loss = MODELS.build(contrastive_loss)
         dim_v = self.landmark_neck.out_channels

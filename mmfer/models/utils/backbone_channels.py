@@ -10,7 +10,7 @@ neck's ``in_channels``). The width is measured by a dry run when the model
 is built, so a checkpoint of the built model still loads strictly.
 """
 import inspect
-from typing import Tuple, Type, Union
+from typing import Any, Sequence, Tuple, Type, Union
 
 import torch
 import torch.nn as nn
@@ -101,21 +101,54 @@ def infer_out_channels(*modules: nn.Module,
     return tuple(int(out.shape[1]) for out in outs)
 
 
+def missing_args(cfg: Union[dict, nn.Module], names: Sequence[str]) -> list:
+    """The arguments among ``names`` that a config's class takes and the
+    config leaves unset.
+
+    Args:
+        cfg (dict | nn.Module): A module config (a built module never needs
+            filling).
+        names (Sequence[str]): Argument names.
+
+    Returns:
+        list[str]: The names to fill, in order.
+    """
+    if not isinstance(cfg, dict):
+        return []
+    params = inspect.signature(registered_class(cfg).__init__).parameters
+    return [name for name in names if name in params and name not in cfg]
+
+
+def fill_args(cfg: Union[dict, nn.Module],
+              **values: Any) -> Union[dict, nn.Module]:
+    """Set the arguments a config's class takes and the config leaves unset.
+
+    Args:
+        cfg (dict | nn.Module): A module config, or a built module
+            (returned unchanged).
+        **values: Values by argument name, e.g. the widths and strides of
+            the features a neck receives.
+
+    Returns:
+        dict | nn.Module: The config, with those arguments filled in.
+    """
+    missing = missing_args(cfg, list(values))
+    if missing:
+        cfg = dict(cfg, **{name: values[name] for name in missing})
+    return cfg
+
+
 def takes_in_channels(cfg: Union[dict, nn.Module]) -> bool:
     """Whether a config builds a module whose ``__init__`` takes
     ``in_channels`` and leaves it unset.
 
     Args:
-        cfg (dict | nn.Module): A head or neck config (a built module
-            never needs filling).
+        cfg (dict | nn.Module): A head or neck config.
 
     Returns:
         bool: True where :func:`fill_in_channels` would set it.
     """
-    if not isinstance(cfg, dict) or 'in_channels' in cfg:
-        return False
-    params = inspect.signature(registered_class(cfg).__init__).parameters
-    return 'in_channels' in params
+    return bool(missing_args(cfg, ['in_channels']))
 
 
 def fill_in_channels(cfg: Union[dict, nn.Module],
@@ -131,6 +164,4 @@ def fill_in_channels(cfg: Union[dict, nn.Module],
     Returns:
         dict | nn.Module: The config, with ``in_channels`` filled in.
     """
-    if takes_in_channels(cfg):
-        cfg = dict(cfg, in_channels=channels)
-    return cfg
+    return fill_args(cfg, in_channels=channels)
