@@ -179,7 +179,7 @@ def run_dist(script: str, args) -> subprocess.CompletedProcess:
 def weights(path: str) -> dict:
     """The ``state_dict`` of a checkpoint written by a run, loaded with
     ``weights_only=True`` as mmfer's checkpoint loader does."""
-    from mmfer.utils.compat import checkpoint_safe_globals
+    from mmfer.utils.compat.checkpoint_loading import checkpoint_safe_globals
     with torch.serialization.safe_globals(checkpoint_safe_globals()):
         return torch.load(path, map_location='cpu',
                           weights_only=True)['state_dict']
