@@ -25,11 +25,12 @@ apply_compat_patches_on_import()
 register_on_import()
 
 _SUBPACKAGES = ('apis', 'datasets', 'engine', 'evaluation', 'models',
-                'registry', 'utils', 'visualization')
+                'registry', 'synthfer', 'utils', 'visualization')
 
 
 def __getattr__(name: str):
-    """Import ``mmfer.<name>`` when it is first used as an attribute."""
+    """Import ``mmfer.<name>`` when it is first used as an attribute, as
+    ``import mmfer`` no longer imports it."""
     if name in _SUBPACKAGES:
         return importlib.import_module(f'{__name__}.{name}')
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

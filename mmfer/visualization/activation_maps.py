@@ -4,8 +4,10 @@ import importlib
 import math
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
 from mmfer.models.utils import class_activation_maps, flip_width
@@ -344,3 +346,21 @@ def flip_pair(mapper: ActivationMapper, inputs: torch.Tensor,
     maps = mapper(views, torch.tensor([cls, cls]))
     back = flip_width(maps[1:, None])[:, 0]
     return torch.stack([maps[0], back[0]]), scores, cls
+
+
+def normalise_maps(maps: torch.Tensor, size: Sequence[int]) -> np.ndarray:
+    """Upsample maps to ``size`` and scale them to [0, 1] **together**, so
+    that maps of one figure compare by colour.
+
+    Args:
+        maps (torch.Tensor): ``(N, h, w)`` maps.
+        size (Sequence[int]): ``(H, W)`` of the image.
+
+    Returns:
+        np.ndarray: ``(N, H, W)`` in [0, 1] (all zero for constant maps).
+    """
+    up = F.interpolate(maps[:, None].float(), size=tuple(size),
+                       mode='bilinear', align_corners=False)[:, 0]
+    up = up - up.min()
+    peak = float(up.max())
+    return (up / peak if peak > 0 else up).numpy()

@@ -4,8 +4,6 @@ import io
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -40,24 +38,6 @@ def save_png(fig: Figure, path: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', bbox_inches='tight')
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def normalise_maps(maps: torch.Tensor, size: Sequence[int]) -> np.ndarray:
-    """Upsample maps to ``size`` and scale them to [0, 1] **together**, so
-    that maps of one figure compare by colour.
-
-    Args:
-        maps (torch.Tensor): ``(N, h, w)`` maps.
-        size (Sequence[int]): ``(H, W)`` of the image.
-
-    Returns:
-        np.ndarray: ``(N, H, W)`` in [0, 1] (all zero for constant maps).
-    """
-    up = F.interpolate(maps[:, None].float(), size=tuple(size),
-                       mode='bilinear', align_corners=False)[:, 0]
-    up = up - up.min()
-    peak = float(up.max())
-    return (up / peak if peak > 0 else up).numpy()
 
 
 def overlay_cam(image: np.ndarray, cam: np.ndarray,

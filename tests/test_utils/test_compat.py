@@ -48,10 +48,9 @@ from mmfer.utils.compat import (allow_pickle, atomic_checkpoints,
                                 checkpoint_loading, history_buffer, hue_shift,
                                 patching)
 from mmfer.utils.compat import package_utils as package_fix
-from tool_runs import run
+from tool_runs import load_tool, run
 
 MM_CHECKPOINT = sys.modules['mmengine.runner.checkpoint']
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CHECKPOINT_HOOK = importlib.import_module('mmengine.hooks.checkpoint_hook')
 _MANAGERS = (MMLogger, MessageHub, Visualizer, DefaultScope)
 _BUILTIN_OPEN = builtins.open
@@ -391,10 +390,7 @@ def test_state_dict_file_loads_weights_only_without_warning(
 
 @pytest.mark.parametrize('tool', ['train.py', 'test.py'])
 def test_tools_allow_pickle_flag(monkeypatch, tool):
-    spec = importlib.util.spec_from_file_location(
-        f'mmfer_tool_{tool[:-3]}', osp.join(REPO, 'tools', tool))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool(f'tools/{tool}')
     argv = [tool, 'cfg.py'] + (['ckpt.pth'] if tool == 'test.py' else [])
     # Restored after the test: parse_args sets both.
     monkeypatch.setenv('LOCAL_RANK', '0')

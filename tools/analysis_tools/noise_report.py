@@ -39,11 +39,7 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 from typing import Dict, List, Optional, Sequence
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
 import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
 import numpy as np  # noqa: E402
