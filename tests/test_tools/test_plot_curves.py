@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fer_replicas import make_rafdb
-from tool_runs import REPO, TRAIN, load_tool, run, write_config
+from tool_runs import TRAIN, load_tool, run, write_config
 
 plot_curves = load_tool('tools/analysis_tools/plot_curves.py')
 

@@ -15,7 +15,7 @@ from fer_replicas import make_rafdb
 from mmfer.visualization import (ActivationMapper, flip_pair,
                                  plain_cam_problem, predicting_networks)
 from mmfer.visualization import activation_maps
-from tool_runs import REPO, load_tool, write_config
+from tool_runs import load_tool, write_config
 
 vis_cam = load_tool('tools/visualization/vis_cam.py')
 

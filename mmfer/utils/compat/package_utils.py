@@ -11,7 +11,6 @@ import importlib
 import importlib.metadata as importlib_metadata
 import importlib.util
 import os.path as osp
-import sys
 from typing import Any, Optional
 
 from .patching import is_patched, mark, rebind_everywhere, save_original
