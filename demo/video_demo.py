@@ -11,15 +11,12 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 from typing import Tuple
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+import cv2
+import numpy as np
+from mmengine.utils import ProgressBar
 
 from mmfer.apis.fer_inferencer import (add_inferencer_arguments,  # noqa
                                        inferencer_from_args)

@@ -2,14 +2,12 @@
 """Shared fixtures: tiny on-disk replicas of the FER datasets."""
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_FIXTURES = osp.join(osp.dirname(REPO), 'shared', 'fixtures')
-sys.path.insert(0, osp.join(REPO, 'tests'))
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 

@@ -2,7 +2,6 @@
 """Which dataset bases hold their decoded images in memory (cache_images),
 and that the cache they build holds the files' pixels."""
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -13,10 +12,9 @@ from mmpretrain.registry import DATASETS
 
 import mmfer  # noqa: F401
 from fer_replicas import make_ferplus, make_rafdb
-from tool_runs import REPO
+from tool_runs import REPO, load_tool
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-from demo import METHODS  # noqa: E402
+METHODS = load_tool('tools/demo.py').METHODS
 
 BASES = osp.join(REPO, 'configs', '_base_', 'datasets')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')

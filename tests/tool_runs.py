@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Helpers for tests that run our tools as a user does, in subprocesses."""
+import importlib.util
 import os
 import os.path as osp
 import signal
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from types import ModuleType
 
 import torch
 import torch.distributed as dist
@@ -70,6 +72,27 @@ def write_config(tmp_path, data_root: str, method: str = 'baseline',
     path = tmp_path / (name or f'{method}.py')
     path.write_text(config_text(data_root, method, **kwargs))
     return str(path)
+
+
+def load_tool(path: str) -> ModuleType:
+    """Import a tool script, to test its functions.
+
+    Args:
+        path (str): The script, relative to the repo root, e.g.
+            ``'tools/analysis_tools/plot_curves.py'``.
+
+    Returns:
+        module: The script as module ``tool_<file name>``, which is added to
+        ``sys.modules`` (pickling its functions needs it).
+    """
+    name = 'tool_' + osp.splitext(osp.basename(path))[0]
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name,
+                                                      osp.join(REPO, path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def run(args, env=None, check=True) -> subprocess.CompletedProcess:
@@ -181,7 +204,7 @@ def run_dist(script: str, args) -> subprocess.CompletedProcess:
 def weights(path: str) -> dict:
     """The ``state_dict`` of a checkpoint written by a run, loaded with
     ``weights_only=True`` as mmfer's checkpoint loader does."""
-    from mmfer.utils.compat import checkpoint_safe_globals
+    from mmfer.utils.compat.checkpoint_loading import checkpoint_safe_globals
     with torch.serialization.safe_globals(checkpoint_safe_globals()):
         return torch.load(path, map_location='cpu',
                           weights_only=True)['state_dict']

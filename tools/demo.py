@@ -26,14 +26,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, Optional, Sequence, Tuple
 
+import mmfer  # noqa: F401
+from mmengine.config import Config, DictAction
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import mmfer  # noqa: E402,F401
-from mmfer.apis import train_and_test  # noqa: E402
 
 METHODS = {
     'baseline (CE)': 'configs/baseline/r18_synthfer_noise30.py',
@@ -112,6 +108,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         default={},
         help='overrides for every config, e.g. train_cfg.max_epochs=2')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import torch  # noqa: E402
+
+from mmfer.apis import train_and_test  # noqa: E402
 
 
 def run_options(args: argparse.Namespace) -> dict:

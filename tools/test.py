@@ -3,20 +3,11 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction
 
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.fileio import dump  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-from mmpretrain.registry import METRICS  # noqa: E402
-
-from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-from mmfer.utils.dist_utils import (  # noqa: E402
-    exit_distributed, setup_cpu_distributed)
+from mmfer.utils.compat import add_allow_pickle_argument
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,6 +41,14 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # Imported once the arguments are parsed: torch takes seconds, --help
+    # and a mistyped option need none of it.
+    from mmengine.fileio import dump
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    from mmpretrain.registry import METRICS
+
+    from mmfer.utils.dist_utils import exit_distributed, setup_cpu_distributed
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} not found.')
     if args.out and osp.exists(args.out):

@@ -3,19 +3,12 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction
 
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-from mmfer.utils.dist_utils import (  # noqa: E402
-    exit_distributed, setup_cpu_distributed)
-from mmfer.utils.work_dir import check_fresh_work_dir  # noqa: E402
+from mmfer.utils.compat import add_allow_pickle_argument
+from mmfer.utils.work_dir import check_fresh_work_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -84,6 +77,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
+    # Imported once the arguments are parsed: torch takes seconds, --help
+    # and a mistyped option need none of it.
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from mmfer.utils.dist_utils import exit_distributed, setup_cpu_distributed
     cfg = merge_args(Config.fromfile(args.config), args)
     check_fresh_work_dir(cfg.work_dir, cfg.get('resume'))
     setup_cpu_distributed(cfg)

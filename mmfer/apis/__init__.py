@@ -1,14 +1,25 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from .face_detectors import (FACE_DETECTORS, FaceDetections,
-                             LBPCascadeFaceDetector, MontageTileDetector,
-                             build_face_detector)
-from .fer_inferencer import FRAMINGS, FERInferencer
-from .model_loading import build_model, load_weights
-from .mtcnn_detector import MTCNNFaceDetector
-from .train_eval import train_and_test
+"""Training, model loading and in-the-wild inference.
 
-__all__ = [
-    'train_and_test', 'FERInferencer', 'FRAMINGS', 'FACE_DETECTORS',
-    'FaceDetections', 'LBPCascadeFaceDetector', 'MontageTileDetector',
-    'MTCNNFaceDetector', 'build_face_detector', 'build_model', 'load_weights'
-]
+Each name imports its module on first use, so that ``from mmfer.apis
+import build_model`` does not import the face detectors and MTCNN.
+"""
+from ..utils.lazy_exports import lazy_exports
+
+# name -> the module defining it
+_MODULES = {
+    'train_and_test': 'train_eval',
+    'FERInferencer': 'fer_inferencer',
+    'FRAMINGS': 'fer_inferencer',
+    'FACE_DETECTORS': 'face_detectors',
+    'FaceDetections': 'face_detectors',
+    'LBPCascadeFaceDetector': 'face_detectors',
+    'MontageTileDetector': 'face_detectors',
+    'build_face_detector': 'face_detectors',
+    'MTCNNFaceDetector': 'mtcnn_detector',
+    'build_model': 'model_loading',
+    'load_weights': 'model_loading',
+}
+
+__all__ = list(_MODULES)
+__getattr__ = lazy_exports(__name__, _MODULES)

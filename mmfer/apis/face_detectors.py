@@ -35,12 +35,11 @@ degrees are outside what it was trained on), so montages of aligned crops
 these limits matter.
 """
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
-from mmengine.registry import Registry
 
-FACE_DETECTORS = Registry('face detector', scope='mmfer')
+from mmfer.registry import FACE_DETECTORS
 
 DetectorType = Union[str, dict, Callable[[np.ndarray], 'FaceDetections']]
 
@@ -297,6 +296,17 @@ class MontageTileDetector:
         return FaceDetections(np.array(boxes).reshape(-1, 4), scores)
 
 
+def face_detector_names() -> List[str]:
+    """The names of the registered face detectors.
+
+    Returns:
+        list[str]: Sorted names, those of every module in the registry's
+        ``locations`` (e.g. ``'mtcnn'``) included.
+    """
+    FACE_DETECTORS.import_from_location()
+    return sorted(FACE_DETECTORS.module_dict)
+
+
 def build_face_detector(detector: Union[DetectorType, Any]) -> Callable:
     """Build a face detector from a name, a config dict or a callable.
 
@@ -312,14 +322,17 @@ def build_face_detector(detector: Union[DetectorType, Any]) -> Callable:
     if isinstance(detector, str):
         detector = dict(type=detector)
     if isinstance(detector, dict):
-        if detector.get('type') not in FACE_DETECTORS:
+        # Not ``in FACE_DETECTORS``, which also finds the models of its
+        # parent, mmpretrain's MODELS.
+        names = face_detector_names()
+        if detector.get('type') not in names:
             raise KeyError(
                 f"face detector {detector.get('type')!r} is not registered; "
-                f'choose one of {sorted(FACE_DETECTORS.module_dict)} or pass '
+                f'choose one of {names} or pass '
                 'a callable that returns FaceDetections.')
         args = dict(detector)
         # get() rather than build(): mmpretrain's default scope, set when
-        # a model is built, has no face detector registry to search.
+        # a model is built, would search mmpretrain's MODELS instead.
         return FACE_DETECTORS.get(args.pop('type'))(**args)
     if not callable(detector):
         raise TypeError('detector must be a registered name, a config dict '

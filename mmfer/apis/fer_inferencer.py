@@ -14,9 +14,10 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from ..utils.compat import add_allow_pickle_argument
-from .face_detectors import (FACE_DETECTORS, DetectorType, FaceDetections,
-                             LBPCascadeFaceDetector, build_face_detector)
+from ..utils.compat.allow_pickle import add_allow_pickle_argument
+from .face_detectors import (DetectorType, FaceDetections,
+                             LBPCascadeFaceDetector, build_face_detector,
+                             face_detector_names)
 from .model_loading import build_model, load_weights
 
 ImageInput = Union[str, np.ndarray]
@@ -401,7 +402,7 @@ def add_inferencer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--detector',
         default='lbp_cascade',
-        choices=sorted(FACE_DETECTORS.module_dict) + ['none'],
+        choices=face_detector_names() + ['none'],
         help="face detector: lbp_cascade for photos (scikit-image), mtcnn "
         "for photos and drawn faces, with five landmarks (weights from "
         "`pip install --no-deps facenet-pytorch`), montage_tiles for "

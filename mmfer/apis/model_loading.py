@@ -81,8 +81,9 @@ def load_weights(model: torch.nn.Module,
         ValueError: If the checkpoint holds no state dict, or its tensors
             do not fit the model; the message names both files and the
             missing, unexpected and differently shaped keys.
-        mmfer.utils.compat.UnsafeCheckpointError: If the file needs full
-            unpickling and ``MMFER_ALLOW_PICKLE`` is not set.
+        mmfer.utils.compat.checkpoint_loading.UnsafeCheckpointError: If the
+            file needs full unpickling and ``MMFER_ALLOW_PICKLE`` is not
+            set.
     """
     if not osp.isfile(osp.expanduser(checkpoint)):
         run = f'of {config_path} ' if config_path else ''

@@ -81,7 +81,7 @@ SYNTHFER37 = LandmarkScheme(
                 (28, 30), (32, 34)),
     description=('SynthFER: 0-8 contour (4 chin), 9-11 / 12-14 brows, '
                  '15-18 / 19-22 eyes, 23-26 nose, 27-34 outer and 35-36 '
-                 'inner mouth (tools/dataset_converters/synthfer.py).'))
+                 'inner mouth (mmfer/synthfer.py).'))
 
 RAFDB_MANUAL5 = LandmarkScheme(
     name='rafdb_manual5',

@@ -1,12 +1,26 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Pictures of models and runs: activation maps and figures."""
-from .activation_maps import (ActivationMapper, flip_pair, import_grad_cam,
-                              plain_cam_problem, predicting_networks)
-from .drawing import (cam_panels, new_figure, normalise_maps, overlay_cam,
-                      save_cam_figure, save_confusion_png, save_png)
+"""Pictures of models and runs: activation maps and figures.
 
-__all__ = [
-    'ActivationMapper', 'flip_pair', 'import_grad_cam', 'plain_cam_problem',
-    'predicting_networks', 'cam_panels', 'new_figure', 'normalise_maps',
-    'overlay_cam', 'save_cam_figure', 'save_confusion_png', 'save_png'
-]
+Each name imports its module on first use: drawing needs matplotlib only,
+activation maps torch and the models.
+"""
+from ..utils.lazy_exports import lazy_exports
+
+# name -> the module defining it
+_MODULES = {
+    'ActivationMapper': 'activation_maps',
+    'flip_pair': 'activation_maps',
+    'import_grad_cam': 'activation_maps',
+    'normalise_maps': 'activation_maps',
+    'plain_cam_problem': 'activation_maps',
+    'predicting_networks': 'activation_maps',
+    'cam_panels': 'drawing',
+    'new_figure': 'drawing',
+    'overlay_cam': 'drawing',
+    'save_cam_figure': 'drawing',
+    'save_confusion_png': 'drawing',
+    'save_png': 'drawing',
+}
+
+__all__ = list(_MODULES)
+__getattr__ = lazy_exports(__name__, _MODULES)

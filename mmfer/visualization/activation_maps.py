@@ -4,8 +4,10 @@ import importlib
 import math
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
 from mmfer.models.utils import class_activation_maps, flip_width
@@ -344,3 +346,27 @@ def flip_pair(mapper: ActivationMapper, inputs: torch.Tensor,
     maps = mapper(views, torch.tensor([cls, cls]))
     back = flip_width(maps[1:, None])[:, 0]
     return torch.stack([maps[0], back[0]]), scores, cls
+
+
+def normalise_maps(maps: torch.Tensor, size: Sequence[int]) -> np.ndarray:
+    """Upsample maps to ``size`` and scale **each** to [0, 1] for display.
+
+    Scaling the maps of a figure together leaves a map whose values span a
+    small part of the joint range one flat colour (the image's and the
+    mirror's CAMs of a small input often differ in range); each map is
+    scaled by its own minimum and maximum instead, so that every panel
+    shows where its map is high. Compare the maps' shapes, not their
+    colours across panels.
+
+    Args:
+        maps (torch.Tensor): ``(N, h, w)`` maps.
+        size (Sequence[int]): ``(H, W)`` of the image.
+
+    Returns:
+        np.ndarray: ``(N, H, W)`` in [0, 1] (all zero for a constant map).
+    """
+    up = F.interpolate(maps[:, None].float(), size=tuple(size),
+                       mode='bilinear', align_corners=False)[:, 0]
+    up = up - up.amin(dim=(1, 2), keepdim=True)
+    peak = up.amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0, up / peak.clamp(min=1e-12), up).numpy()

@@ -4,8 +4,6 @@ import io
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -43,30 +41,6 @@ def save_png(fig: Figure, path: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', bbox_inches='tight')
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def normalise_maps(maps: torch.Tensor, size: Sequence[int]) -> np.ndarray:
-    """Upsample maps to ``size`` and scale **each** to [0, 1] for display.
-
-    Scaling the maps of a figure together leaves a map whose values span a
-    small part of the joint range one flat colour (the image's and the
-    mirror's CAMs of a small input often differ in range); each map is
-    scaled by its own minimum and maximum instead, so that every panel
-    shows where its map is high. Compare the maps' shapes, not their
-    colours across panels.
-
-    Args:
-        maps (torch.Tensor): ``(N, h, w)`` maps.
-        size (Sequence[int]): ``(H, W)`` of the image.
-
-    Returns:
-        np.ndarray: ``(N, H, W)`` in [0, 1] (all zero for a constant map).
-    """
-    up = F.interpolate(maps[:, None].float(), size=tuple(size),
-                       mode='bilinear', align_corners=False)[:, 0]
-    up = up - up.amin(dim=(1, 2), keepdim=True)
-    peak = up.amax(dim=(1, 2), keepdim=True)
-    return torch.where(peak > 0, up / peak.clamp(min=1e-12), up).numpy()
 
 
 def overlay_cam(image: np.ndarray, cam: np.ndarray,

@@ -10,7 +10,6 @@ face of scikit-image's astronaut photo where it was measured by eye.
 """
 import json
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -21,18 +20,15 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 import mmfer  # noqa: F401
+from mmfer import synthfer
 from mmfer.apis import FERInferencer, FaceDetections, build_face_detector
 from mmfer.apis.face_detectors import group_windows
 from mmfer.apis.fer_inferencer import FRAMINGS, crop_boxes, crop_square
 from mmfer.apis.mtcnn_detector import mtcnn_weights_dir
-from tool_runs import REPO, TRAIN, run, write_config
+from tool_runs import REPO, TRAIN, load_tool, run, write_config
 
-sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
-sys.path.insert(0, osp.join(REPO, 'demo'))
-
-import image_demo  # noqa: E402
-import synthfer  # noqa: E402
-import video_demo  # noqa: E402
+image_demo = load_tool('demo/image_demo.py')
+video_demo = load_tool('demo/video_demo.py')
 
 VIDEO_DEMO = osp.join(REPO, 'demo', 'video_demo.py')
 SKIMAGE_REASON = ('the optional package scikit-image (pip install '

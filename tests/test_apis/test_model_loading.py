@@ -15,8 +15,9 @@ from mmpretrain.registry import MODELS
 
 import mmfer  # noqa: F401  (safe checkpoint loading)
 from mmfer.apis import build_model, load_weights
-from mmfer.utils.compat import (ALLOW_PICKLE_ENV, UnsafeCheckpointError,
-                                patch_checkpoint_loader)
+from mmfer.utils.compat import ALLOW_PICKLE_ENV
+from mmfer.utils.compat.checkpoint_loading import (UnsafeCheckpointError,
+                                                   patch_checkpoint_loader)
 
 MEAN = (10.0, 20.0, 30.0)
 STD = (2.0, 4.0, 8.0)

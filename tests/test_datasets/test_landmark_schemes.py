@@ -1,18 +1,17 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Landmark layouts checked against real and rendered face geometry."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from mmfer import synthfer
 from mmfer.datasets.landmark_schemes import (LANDMARK_SCHEMES,
                                              get_landmark_scheme)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / '..' / 'shared' / 'fixtures'
-SYNTHFER = REPO / 'tools' / 'dataset_converters' / 'synthfer.py'
 FRAME = 224  # LA-Net's landmarks are pixels of a 224x224 frame
 
 
@@ -70,13 +69,6 @@ def test_aflw19_mirrored_mean_shape_maps_back(mean_shape):
     assert np.abs(mirrored - mean_shape).max() > 50
 
 
-def load_synthfer():
-    spec = importlib.util.spec_from_file_location('synthfer', SYNTHFER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def symmetric_synthfer_faces(synthfer, num_faces: int = 5):
     """Canonical 37-point faces (centred at x = 0) of every class.
 
@@ -93,7 +85,6 @@ def symmetric_synthfer_faces(synthfer, num_faces: int = 5):
 
 
 def test_synthfer37_mirrored_faces_map_back():
-    synthfer = load_synthfer()
     scheme = get_landmark_scheme('synthfer37')
     assert {tuple(sorted(p)) for p in scheme.flip_pairs} == \
         {tuple(sorted(p)) for p in synthfer.SYNTHFER_FLIP_PAIRS}

@@ -198,9 +198,10 @@ def test_confusion_matrix_stays_out_of_the_evaluation_log(
 
 def test_confusion_png_of_the_last_evaluation_with_class_names(
         tmp_path, monkeypatch):
-    import mmfer.engine.hooks.fer_report_hook as report
+    # The hook imports the drawing function when it draws.
+    import mmfer.visualization.drawing as drawing
     drawn = []
-    monkeypatch.setattr(report, 'save_confusion_png',
+    monkeypatch.setattr(drawing, 'save_confusion_png',
                         lambda *args: drawn.append(args))
     hook, runner = FERReportHook(), FakeRunner(tmp_path)
     runner.val_dataloader = SimpleNamespace(dataset=SimpleNamespace(

@@ -24,15 +24,13 @@ from mmpretrain.models import ResNet
 from mmpretrain.registry import MODELS
 
 import mmfer.models.backbones  # noqa: F401  (registers FaceResNet)
+import mmfer.utils.face_weights as fw
 from mmfer.models.backbones import FaceResNet
+from tool_runs import REPO, load_tool
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL_DIR = osp.join(REPO, 'tools', 'model_converters')
-TOOL = osp.join(TOOL_DIR, 'face_weights_to_mmpretrain.py')
-sys.path.insert(0, TOOL_DIR)
-
-import face_weights as fw  # noqa: E402
-import face_weights_to_mmpretrain as cli  # noqa: E402
+TOOL = osp.join(REPO, 'tools', 'model_converters',
+                'face_weights_to_mmpretrain.py')
+cli = load_tool('tools/model_converters/face_weights_to_mmpretrain.py')
 R18_KEYS = 120  # mmpretrain ResNet-18 state dict (torchvision: + fc.*)
 R50_KEYS = 318
 

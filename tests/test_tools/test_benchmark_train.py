@@ -13,11 +13,10 @@ from mmengine.runner import Runner
 
 import mmfer  # noqa: F401
 from fer_replicas import make_rafdb
-from tool_runs import REPO
+from tool_runs import REPO, load_tool
 
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_train.py')
-sys.path.insert(0, osp.dirname(TOOL))
-import benchmark_train  # noqa: E402
+benchmark_train = load_tool('tools/analysis_tools/benchmark_train.py')
 # The configs say batch 8; the command line's --batch-size 4 must reach
 # every run, the reference loop included.
 CONFIG_BATCH, BATCH, ITERS, WARMUP, IMG = 8, 4, 3, 1, 32

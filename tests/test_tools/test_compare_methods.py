@@ -2,18 +2,15 @@
 """compare_methods.py: the plan of runs over training and noise seeds."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 
 from fer_replicas import make_rafdb
+from tool_runs import REPO, load_tool
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-
-import compare_methods as cm  # noqa: E402
+cm = load_tool('tools/analysis_tools/compare_methods.py')
 
 SEEDED = """
 _base_ = ['{repo}/configs/_base_/datasets/rafdb.py']

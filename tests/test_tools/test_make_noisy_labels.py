@@ -1,5 +1,4 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import pytest
 from mmfer.datasets import RAFDBDataset
 from mmfer.datasets.noise import flip_labels, symmetric_transition
 from fer_replicas import make_rafdb
+from tool_runs import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'make_noisy_labels.py')
@@ -47,18 +47,15 @@ def test_writes_eac_format_file_read_by_the_dataset(tmp_path):
     assert open(out).read() == before
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('make_noisy_labels', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def make_noisy_labels():
+    return load_tool('tools/dataset_converters/make_noisy_labels.py')
 
 
 def test_lanet_file_is_the_datasets_lanet_draw(tmp_path, capsys):
     root = make_rafdb(str(tmp_path / 'rafdb'), num_train=70, num_test=7)
     ann = osp.join(root, 'EmoLabel', 'list_patition_label.txt')
     out = osp.join(root, 'EmoLabel', 'lanet30.txt')
-    load_tool().main([ann, out, '--rate', '0.3', '--type', 'lanet'])
+    make_noisy_labels().main([ann, out, '--rate', '0.3', '--type', 'lanet'])
     assert 'lanet, seed 0' in capsys.readouterr().out
     from_file = RAFDBDataset(data_root=root, noise_file=out)
     drawn = RAFDBDataset(data_root=root, noise_rate=0.3, noise_type='lanet')
@@ -71,7 +68,7 @@ def test_lanet_needs_the_seven_basic_expressions(tmp_path):
     ann = tmp_path / 'labels.txt'
     ann.write_text('a.jpg 0\nb.jpg 1\n')
     with pytest.raises(SystemExit) as err:
-        load_tool().main([
+        make_noisy_labels().main([
             str(ann), str(tmp_path / 'out.txt'), '--rate', '0.2', '--type',
             'lanet', '--split-prefix', '', '--label-base', '0', '--classes',
             'cat', 'dog'])

@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -26,11 +25,9 @@ from mmpretrain.registry import DATASETS, MODELS
 from mmpretrain.structures import DataSample
 
 from fer_replicas import make_rafdb
-from tool_runs import REPO, TRAIN, run, run_dist, write_config
+from tool_runs import REPO, TRAIN, load_tool, run, run_dist, write_config
 
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-
-import noise_report  # noqa: E402
+noise_report = load_tool('tools/analysis_tools/noise_report.py')
 
 NUM_TRAIN = 70
 BAR_CONFIG = """

@@ -2,17 +2,14 @@
 """plot_curves.py: loss and test accuracy per epoch of several runs."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 from PIL import Image
 
 from fer_replicas import make_rafdb
-from tool_runs import REPO, TRAIN, run, write_config
+from tool_runs import TRAIN, load_tool, run, write_config
 
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-
-import plot_curves  # noqa: E402
+plot_curves = load_tool('tools/analysis_tools/plot_curves.py')
 
 
 def write_log(work_dir, stamp, records):

@@ -2,7 +2,6 @@
 """vis_cam.py: class activation maps of every system, and their mirror."""
 import logging
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -18,11 +17,9 @@ from fer_replicas import make_rafdb
 from mmfer.visualization import (ActivationMapper, flip_pair,
                                  plain_cam_problem, predicting_networks)
 from mmfer.visualization import activation_maps
-from tool_runs import REPO, write_config
+from tool_runs import load_tool, write_config
 
-sys.path.insert(0, osp.join(REPO, 'tools', 'visualization'))
-
-import vis_cam  # noqa: E402
+vis_cam = load_tool('tools/visualization/vis_cam.py')
 
 GRAD_CAM_REASON = ('the optional package grad-cam (import name '
                    'pytorch_grad_cam; pip install grad-cam) is not installed')

@@ -44,9 +44,13 @@ from mmengine.visualization import Visualizer
 from torch.utils.data import Dataset
 
 from mmfer.utils import compat, version_check
+from mmfer.utils.compat import (allow_pickle, atomic_checkpoints,
+                                checkpoint_loading, history_buffer, hue_shift,
+                                patching)
+from mmfer.utils.compat import package_utils as package_fix
+from tool_runs import load_tool, run
 
 MM_CHECKPOINT = sys.modules['mmengine.runner.checkpoint']
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CHECKPOINT_HOOK = importlib.import_module('mmengine.hooks.checkpoint_hook')
 _MANAGERS = (MMLogger, MessageHub, Visualizer, DefaultScope)
 _BUILTIN_OPEN = builtins.open
@@ -252,12 +256,12 @@ class _Payload:
 
 
 def test_probe_sees_weights_only_default(monkeypatch):
-    assert compat.torch_load_defaults_to_weights_only()
+    assert checkpoint_loading.torch_load_defaults_to_weights_only()
     # torch's own switch back to full unpickling removes the defect.
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # the probe's own load stays quiet
-        assert not compat.torch_load_defaults_to_weights_only()
+        assert not checkpoint_loading.torch_load_defaults_to_weights_only()
 
 
 @pytest.mark.parametrize('defect', [True, False])
@@ -265,10 +269,10 @@ def test_checkpoint_loader_gate(monkeypatch, defect):
     original = compat.get_original(
         'mmengine.runner.checkpoint.load_from_local')
     monkeypatch.setitem(CheckpointLoader._schemes, '', original)
-    monkeypatch.setattr(compat, 'torch_load_defaults_to_weights_only',
+    monkeypatch.setattr(checkpoint_loading, 'torch_load_defaults_to_weights_only',
                         lambda: defect)
-    assert compat.patch_checkpoint_loader() is defect
-    expected = compat.load_from_local if defect else original
+    assert checkpoint_loading.patch_checkpoint_loader() is defect
+    expected = checkpoint_loading.load_from_local if defect else original
     assert CheckpointLoader._schemes[''] is expected
 
 
@@ -293,7 +297,7 @@ def test_training_checkpoint_holds_only_allowed_globals(trained):
 
 def test_training_checkpoint_loads_weights_only(trained, load_calls,
                                                 warning_records):
-    assert CheckpointLoader._schemes[''] is compat.load_from_local
+    assert CheckpointLoader._schemes[''] is checkpoint_loading.load_from_local
     allowed = set(torch.serialization.get_safe_globals())
     ckpt = CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
     assert load_calls == [True]
@@ -317,7 +321,7 @@ def test_loading_keeps_globals_the_user_allowed(trained, monkeypatch):
     monkeypatch.setattr(torch._weights_only_unpickler,
                         '_marked_safe_globals_set',
                         set(torch.serialization.get_safe_globals()))
-    entry = compat.checkpoint_safe_globals()[0]
+    entry = checkpoint_loading.checkpoint_safe_globals()[0]
     torch.serialization.add_safe_globals([entry])
     CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
     assert entry in torch.serialization.get_safe_globals()
@@ -326,9 +330,9 @@ def test_loading_keeps_globals_the_user_allowed(trained, monkeypatch):
 def test_old_checkpoint_needs_opt_in(trained, tmp_path, monkeypatch,
                                      load_calls, warning_records):
     path = _old_style_checkpoint(trained, str(tmp_path / 'old.pth'))
-    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    monkeypatch.setenv(allow_pickle.ALLOW_PICKLE_ENV, '0')
     load_calls.clear()
-    with pytest.raises(compat.UnsafeCheckpointError) as info:
+    with pytest.raises(checkpoint_loading.UnsafeCheckpointError) as info:
         CheckpointLoader.load_checkpoint(path, 'cpu')
     message = str(info.value)
     for part in (path, '`builtins.getattr`', 'MMFER_ALLOW_PICKLE=1',
@@ -337,14 +341,14 @@ def test_old_checkpoint_needs_opt_in(trained, tmp_path, monkeypatch,
     assert load_calls == [True]  # no silent fallback
     assert warning_records == []
 
-    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '1')
+    monkeypatch.setenv(allow_pickle.ALLOW_PICKLE_ENV, '1')
     ckpt = CheckpointLoader.load_checkpoint(path, 'cpu')
     assert load_calls == [True, True, False]
     assert ckpt['meta']['epoch'] == 1
     messages = _messages(warning_records)
     assert len(messages) == 1
     assert path in messages[0] and 'builtins.getattr' in messages[0]
-    assert compat.ALLOW_PICKLE_ENV in messages[0]
+    assert allow_pickle.ALLOW_PICKLE_ENV in messages[0]
 
 
 def test_refusal_names_class_built_while_loading(tmp_path, monkeypatch):
@@ -352,8 +356,8 @@ def test_refusal_names_class_built_while_loading(tmp_path, monkeypatch):
     # scan does not list it; the error still names it.
     path = str(tmp_path / 'int32.pth')
     torch.save({'ids': np.arange(3, dtype=np.int32)}, path)
-    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
-    with pytest.raises(compat.UnsafeCheckpointError,
+    monkeypatch.setenv(allow_pickle.ALLOW_PICKLE_ENV, '0')
+    with pytest.raises(checkpoint_loading.UnsafeCheckpointError,
                        match=r'global\(s\) `numpy.dtypes.Int32DType`'):
         CheckpointLoader.load_checkpoint(path, 'cpu')
 
@@ -361,13 +365,13 @@ def test_refusal_names_class_built_while_loading(tmp_path, monkeypatch):
 def test_code_in_checkpoint_never_runs_without_opt_in(tmp_path, monkeypatch):
     path = str(tmp_path / 'payload.pth')
     torch.save({'state_dict': {}, 'payload': _Payload()}, path)
-    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    monkeypatch.setenv(allow_pickle.ALLOW_PICKLE_ENV, '0')
     _CALLS.clear()
-    with pytest.raises(compat.UnsafeCheckpointError,
+    with pytest.raises(checkpoint_loading.UnsafeCheckpointError,
                        match=f'`{__name__}._record_call`'):
         CheckpointLoader.load_checkpoint(path, 'cpu')
     assert _CALLS == []
-    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, 'yes')
+    monkeypatch.setenv(allow_pickle.ALLOW_PICKLE_ENV, 'yes')
     assert CheckpointLoader.load_checkpoint(path, 'cpu')['payload'] == {}
     assert _CALLS == ['called']
 
@@ -386,20 +390,17 @@ def test_state_dict_file_loads_weights_only_without_warning(
 
 @pytest.mark.parametrize('tool', ['train.py', 'test.py'])
 def test_tools_allow_pickle_flag(monkeypatch, tool):
-    spec = importlib.util.spec_from_file_location(
-        f'mmfer_tool_{tool[:-3]}', osp.join(REPO, 'tools', tool))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool(f'tools/{tool}')
     argv = [tool, 'cfg.py'] + (['ckpt.pth'] if tool == 'test.py' else [])
     # Restored after the test: parse_args sets both.
     monkeypatch.setenv('LOCAL_RANK', '0')
-    monkeypatch.setenv(compat.ALLOW_PICKLE_ENV, '0')
+    monkeypatch.setenv(allow_pickle.ALLOW_PICKLE_ENV, '0')
     monkeypatch.setattr(sys, 'argv', argv)
     module.parse_args()
-    assert not compat.pickle_allowed()
+    assert not allow_pickle.pickle_allowed()
     monkeypatch.setattr(sys, 'argv', argv + ['--allow-pickle'])
     module.parse_args()
-    assert compat.pickle_allowed()
+    assert allow_pickle.pickle_allowed()
 
 
 def test_missing_checkpoint_names_path(tmp_path):
@@ -416,7 +417,7 @@ def test_remote_schemes_keep_mmengine_loaders():
     assert CheckpointLoader._get_checkpoint_loader(
         'http://a/b.pth') is MM_CHECKPOINT.load_from_http
     assert CheckpointLoader._get_checkpoint_loader(
-        'work_dirs/epoch_1.pth') is compat.load_from_local
+        'work_dirs/epoch_1.pth') is checkpoint_loading.load_from_local
 
 
 def test_runner_load_checkpoint(trained, tmp_path, monkeypatch):
@@ -475,8 +476,8 @@ def _buffer() -> HistoryBuffer:
 def test_history_buffer_probe():
     original = compat.get_original(
         'mmengine.logging.HistoryBuffer.__getstate__')
-    assert compat.history_buffer_pickles_functions(original)
-    assert not compat.history_buffer_pickles_functions()
+    assert history_buffer.history_buffer_pickles_functions(original)
+    assert not history_buffer.history_buffer_pickles_functions()
     # mmengine's version pickles functions and changes the live buffer.
     buffer = _buffer()
     assert HistoryBuffer.min in original(buffer)['statistics_methods'].values()
@@ -491,9 +492,9 @@ def test_history_buffer_gate(monkeypatch, defect):
     }
     for name, original in originals.items():
         monkeypatch.setattr(HistoryBuffer, name, original)
-    monkeypatch.setattr(compat, 'history_buffer_pickles_functions',
+    monkeypatch.setattr(history_buffer, 'history_buffer_pickles_functions',
                         lambda: defect)
-    assert compat.patch_history_buffer_state() is defect
+    assert history_buffer.patch_history_buffer_state() is defect
     for name, original in originals.items():
         assert (HistoryBuffer.__dict__[name] is original) is not defect
 
@@ -569,8 +570,7 @@ def test_package_helpers_patched_everywhere(no_pkg_resources):
         module = sys.modules[mod_name]
         for name in ('is_installed', 'get_installed_path'):
             if hasattr(module, name):
-                assert getattr(module, name) is getattr(compat,
-                                                        name), (mod_name, name)
+                assert getattr(module, name) is getattr(package_fix, name), (mod_name, name)
 
     assert mmengine.utils.is_installed('mmpretrain')
     assert mmengine.utils.is_installed('mmcv')
@@ -586,11 +586,11 @@ def test_package_helpers_patched_everywhere(no_pkg_resources):
 
 
 def test_pkg_resources_probe(monkeypatch, no_pkg_resources):
-    assert compat.pkg_resources_missing()
+    assert package_fix.pkg_resources_missing()
     fake = types.ModuleType('pkg_resources')
     fake.__spec__ = importlib.machinery.ModuleSpec('pkg_resources', None)
     monkeypatch.setitem(sys.modules, 'pkg_resources', fake)
-    assert not compat.pkg_resources_missing()
+    assert not package_fix.pkg_resources_missing()
 
 
 @pytest.mark.parametrize('defect', [True, False])
@@ -606,12 +606,12 @@ def test_package_utils_gate(monkeypatch, defect):
         monkeypatch.setattr(package_utils, name, original)
     monkeypatch.setattr(config_module, 'is_installed',
                         originals['is_installed'])
-    monkeypatch.setattr(compat, 'pkg_resources_missing', lambda: defect)
-    assert compat.patch_package_utils() is defect
+    monkeypatch.setattr(package_fix, 'pkg_resources_missing', lambda: defect)
+    assert package_fix.patch_package_utils() is defect
     for name, original in originals.items():
-        patched = getattr(package_utils, name) is getattr(compat, name)
+        patched = getattr(package_utils, name) is getattr(package_fix, name)
         assert patched is defect
-    assert (config_module.is_installed is compat.is_installed) is defect
+    assert (config_module.is_installed is package_fix.is_installed) is defect
 
 
 # ---------------------------------------------------------------------------
@@ -644,12 +644,12 @@ def test_color_jitter_hue(monkeypatch):
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])
 def test_adjust_hue_matches_original_and_wraps(backend):
     original = compat.get_original('mmcv.image.photometric.adjust_hue')
-    assert mmcv.adjust_hue is compat.adjust_hue
-    assert mmcv.image.adjust_hue is compat.adjust_hue
+    assert mmcv.adjust_hue is hue_shift.adjust_hue
+    assert mmcv.image.adjust_hue is hue_shift.adjust_hue
     img = _image(1)
     for factor in (0.0, 0.01, 0.1, 0.25, 0.4999, 0.5):
         np.testing.assert_array_equal(
-            compat.adjust_hue(img, factor, backend=backend),
+            hue_shift.adjust_hue(img, factor, backend=backend),
             original(img, factor, backend=backend))
 
     with pytest.raises(OverflowError):
@@ -665,18 +665,18 @@ def test_adjust_hue_matches_original_and_wraps(backend):
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV_FULL)[..., 0].astype(int)
 
     for factor in (-0.5, -0.25, -0.01):
-        out = compat.adjust_hue(vivid, factor, backend=backend)
+        out = hue_shift.adjust_hue(vivid, factor, backend=backend)
         error = (hue_of(out) - hue_of(vivid) - int(factor * 255)) % 256
         assert np.minimum(error, 256 - error).max() <= 2, factor
 
     with pytest.raises(ValueError):
-        compat.adjust_hue(img, 0.6, backend=backend)
+        hue_shift.adjust_hue(img, 0.6, backend=backend)
 
 
 def test_hue_probe():
     original = compat.get_original('mmcv.image.photometric.adjust_hue')
-    assert compat.hue_shift_overflows(original)
-    assert not compat.hue_shift_overflows(compat.adjust_hue)
+    assert hue_shift.hue_shift_overflows(original)
+    assert not hue_shift.hue_shift_overflows(hue_shift.adjust_hue)
 
 
 @pytest.mark.parametrize('defect', [True, False])
@@ -685,10 +685,10 @@ def test_adjust_hue_gate(monkeypatch, defect):
     photometric = sys.modules['mmcv.image.photometric']
     for module in (photometric, mmcv.image, mmcv):
         monkeypatch.setattr(module, 'adjust_hue', original)
-    monkeypatch.setattr(compat, 'hue_shift_overflows', lambda func: defect)
-    assert compat.patch_adjust_hue() is defect
+    monkeypatch.setattr(hue_shift, 'hue_shift_overflows', lambda func: defect)
+    assert hue_shift.patch_adjust_hue() is defect
     for module in (photometric, mmcv.image, mmcv):
-        assert (module.adjust_hue is compat.adjust_hue) is defect
+        assert (module.adjust_hue is hue_shift.adjust_hue) is defect
 
 
 # ---------------------------------------------------------------------------
@@ -827,13 +827,39 @@ def test_failed_last_checkpoint_write_keeps_old_content(
 
 
 def test_atomic_write_probes():
-    for name, data in (('put', b'new'), ('put_text', 'new')):
+    for name in ('put', 'put_text'):
         original = compat.get_original(
             f'mmengine.fileio.backends.LocalBackend.{name}')
-        assert compat.writes_in_place(original, data), name
-        assert not compat.writes_in_place(getattr(LocalBackend, name), data)
-    assert compat.hook_opens_for_writing(CHECKPOINT_HOOK)
-    assert not compat.hook_opens_for_writing(version_check)
+        assert atomic_checkpoints.writes_in_place(original), name
+        assert not atomic_checkpoints.writes_in_place(
+            getattr(LocalBackend, name))
+    assert atomic_checkpoints.hook_opens_for_writing(CHECKPOINT_HOOK)
+    assert not atomic_checkpoints.hook_opens_for_writing(version_check)
+
+
+def _writes_nested(path):
+    with open(osp.join(path, 'x'), mode='w', encoding='utf-8') as f:
+        f.write('x')
+
+
+def _reads_then_writes(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    return lambda: open(path, 'xb').write(data)  # a nested function
+
+
+def _reads(path):
+    with open(osp.join(path, 'w'), 'rb') as f:  # 'w' is no mode here
+        return f.read(), 'w'
+
+
+@pytest.mark.parametrize('func,writes', [(_writes_nested, True),
+                                         (_reads_then_writes, True),
+                                         (_reads, False),
+                                         (atomic_checkpoints._atomic_put,
+                                          False)])
+def test_open_for_writing_probe(func, writes):
+    assert atomic_checkpoints.calls_open_for_writing(func.__code__) is writes
 
 
 @pytest.mark.parametrize('defect', [True, False])
@@ -843,20 +869,22 @@ def test_atomic_writes_gate(monkeypatch, defect):
             f'mmengine.fileio.backends.LocalBackend.{name}')
         monkeypatch.setattr(LocalBackend, name, original)
     monkeypatch.delattr(CHECKPOINT_HOOK, 'open')
-    monkeypatch.setattr(compat, 'writes_in_place', lambda put, data: defect)
-    monkeypatch.setattr(compat, 'hook_opens_for_writing',
+    monkeypatch.setattr(atomic_checkpoints, 'writes_in_place',
+                        lambda put: defect)
+    monkeypatch.setattr(atomic_checkpoints, 'hook_opens_for_writing',
                         lambda module: defect)
-    assert compat.patch_atomic_checkpoint_writes() is defect
-    assert (LocalBackend.put is compat._atomic_put) is defect
-    assert (LocalBackend.put_text is compat._atomic_put_text) is defect
-    assert (CHECKPOINT_HOOK.__dict__.get('open') is compat.atomic_open) is (
-        defect)
+    assert atomic_checkpoints.patch_atomic_checkpoint_writes() is defect
+    assert (LocalBackend.put is atomic_checkpoints._atomic_put) is defect
+    assert (LocalBackend.put_text is
+            atomic_checkpoints._atomic_put_text) is defect
+    assert (CHECKPOINT_HOOK.__dict__.get('open') is
+            atomic_checkpoints.atomic_open) is defect
 
 
 def test_runner_writes_loadable_checkpoints(trained):
     work_dir = trained['work_dir']
-    assert LocalBackend.put is compat._atomic_put
-    assert CHECKPOINT_HOOK.open is compat.atomic_open
+    assert LocalBackend.put is atomic_checkpoints._atomic_put
+    assert CHECKPOINT_HOOK.open is atomic_checkpoints.atomic_open
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         assert f.read() == trained['ckpt']
     ckpt = CheckpointLoader.load_checkpoint(trained['ckpt'], 'cpu')
@@ -886,7 +914,7 @@ def test_apply_compat_patches_is_idempotent():
         compat.apply_compat_patches()
     assert state() == before
     # The saved originals are mmengine's/mmcv's, never a patched function.
-    for name in compat._ORIGINALS:
+    for name in patching._ORIGINALS:
         assert not getattr(compat.get_original(name), '_mmfer_compat',
                            False), name
     assert compat.get_original('mmengine.hooks.checkpoint_hook.open') is (
@@ -899,3 +927,84 @@ def test_dataloader_building_is_mmengine_own():
     cfg = dict(_dataloader(), persistent_workers=True)
     with pytest.raises(ValueError, match='persistent_workers'):
         Runner.build_dataloader(cfg)
+
+
+# ---------------------------------------------------------------------------
+# import mmfer: deferred, file-free patching
+# ---------------------------------------------------------------------------
+_PATCHES_IN_PLACE = """
+import mmcv
+import mmengine.config.config as config_module
+import mmengine.hooks.checkpoint_hook as hook_module
+import mmengine.utils.package_utils as package_utils
+from mmengine.fileio.backends import LocalBackend
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+from mmfer.utils.compat.atomic_checkpoints import atomic_open
+from mmfer.utils.compat.patching import is_patched
+patched = [CheckpointLoader._schemes[''], HistoryBuffer.__getstate__,
+           package_utils.is_installed, config_module.is_installed,
+           mmcv.adjust_hue, LocalBackend.put, LocalBackend.put_text]
+assert all(is_patched(obj) for obj in patched), patched
+assert hook_module.open is atomic_open
+"""
+
+
+def test_import_mmfer_patches_when_the_stack_is_imported():
+    code = ('import sys\n'
+            'import mmfer\n'
+            "stack = {'torch', 'mmengine', 'mmcv', 'mmpretrain'}\n"
+            'assert not stack & set(sys.modules), stack & set(sys.modules)\n'
+            'import mmengine.runner\n' + _PATCHES_IN_PLACE)
+    run(['-c', code])
+
+
+def test_import_mmfer_patches_an_imported_stack():
+    run(['-c', 'import mmengine.runner, mmcv, mmfer\n' + _PATCHES_IN_PLACE])
+
+
+def test_probes_touch_no_file():
+    # Undo what ``import mmfer`` applied, so that apply_compat_patches()
+    # probes everything again, with an audit hook watching the filesystem.
+    code = """
+import sys
+import mmcv.image.photometric as photometric
+import mmengine.hooks.checkpoint_hook as hook_module
+import mmengine.utils.package_utils as package_utils
+from mmengine.fileio.backends import LocalBackend
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+from mmfer.utils.compat import apply_compat_patches, get_original
+
+CheckpointLoader._schemes[''] = get_original(
+    'mmengine.runner.checkpoint.load_from_local')
+for name in ('__getstate__', '__setstate__'):
+    setattr(HistoryBuffer, name,
+            get_original(f'mmengine.logging.HistoryBuffer.{name}'))
+for name in ('is_installed', 'get_installed_path', 'package2module'):
+    setattr(package_utils, name,
+            get_original(f'mmengine.utils.package_utils.{name}'))
+photometric.adjust_hue = get_original('mmcv.image.photometric.adjust_hue')
+for name in ('put', 'put_text'):
+    setattr(LocalBackend, name,
+            get_original(f'mmengine.fileio.backends.LocalBackend.{name}'))
+del hook_module.open
+
+events = []
+
+
+def audit(event, args):
+    # Finding pkg_resources lists sys.path folders; nothing else may touch
+    # the filesystem.
+    if event == 'open' or (event.partition('.')[0] in ('os', 'shutil',
+                                                        'tempfile')
+                           and event not in ('os.listdir', 'os.scandir')):
+        events.append((event, args))
+
+
+sys.addaudithook(audit)
+applied = apply_compat_patches()
+assert len(applied) == 5, applied
+assert events == [], events
+"""
+    run(['-c', code])

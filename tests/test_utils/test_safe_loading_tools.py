@@ -39,7 +39,8 @@ def test_test_tool_needs_opt_in_for_old_checkpoint(tmp_path, old_checkpoint):
                   env=env, check=False)
     assert refused.returncode != 0
     error = refused.stderr.strip().splitlines()[-1]
-    assert error.startswith('mmfer.utils.compat.UnsafeCheckpointError: ')
+    assert error.startswith(
+        'mmfer.utils.compat.checkpoint_loading.UnsafeCheckpointError: ')
     for part in (path, '`builtins.getattr`', 'MMFER_ALLOW_PICKLE=1',
                  '--allow-pickle'):
         assert part in error

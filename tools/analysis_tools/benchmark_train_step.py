@@ -15,19 +15,11 @@ step, images per second and peak memory. Example::
 import argparse
 import os.path as osp
 import resource
-import sys
 import time
 from typing import Dict, List, Tuple
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-import mmfer  # noqa: E402,F401
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
-from mmpretrain.structures import DataSample  # noqa: E402
+import mmfer  # noqa: F401
+from mmengine.config import Config, DictAction
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,6 +38,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config')
     return parser.parse_args()
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import torch  # noqa: E402
+from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmpretrain.registry import MODELS  # noqa: E402
+from mmpretrain.structures import DataSample  # noqa: E402
 
 
 def runs(args: argparse.Namespace) -> List[Tuple[str, str, Dict]]:

@@ -27,17 +27,13 @@ import argparse
 import json
 import os.path as osp
 import statistics
-import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from mmfer.apis import train_and_test  # noqa: E402
 
 TOP1 = 'accuracy/top1'
 MEAN_CLASS = 'single-label/recall'
@@ -94,6 +90,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--paired pairs --seeds with --noise-seeds; give '
                      '--noise-seeds too')
     return args
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+from mmfer.apis import train_and_test  # noqa: E402
 
 
 def summarise(values: Sequence[float]) -> Dict[str, float]:

@@ -42,26 +42,16 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction
 
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmpretrain.registry import DATASETS  # noqa: E402
+from mmfer.utils.compat import add_allow_pickle_argument
 
-from mmfer.apis import build_model, load_weights  # noqa: E402
-from mmfer.engine.hooks.noise_detection_hook import (  # noqa: E402
-    build_loader, predict_probabilities, scoring_dataset_cfg)
-from mmfer.evaluation import (LABEL_SCORES, NOISE_METRIC_KEYS,  # noqa: E402
-                              label_scores, noise_detection_metrics)
-from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-from mmfer.utils.dist_utils import sample_info  # noqa: E402
-
+# Kept in sync with mmfer.evaluation.LABEL_SCORES (tested); spelled out so
+# that --help answers before torch is imported.
+LABEL_SCORES = ('self_confidence', 'margin')
 CSV_COLUMNS = ('rank', 'sample_idx', 'img_path', 'given_label',
                'given_class', 'pred_label', 'pred_class', 'confidence',
                'p_given', 'score', 'flagged')
@@ -104,8 +94,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--num-workers', type=int, default=0)
     parser.add_argument(
         '--device',
-        default='cuda' if torch.cuda.is_available() else 'cpu',
-        help='device of the model')
+        help='device of the model (default: cuda if available, else cpu)')
     add_allow_pickle_argument(parser)
     parser.add_argument(
         '--cfg-options',
@@ -114,6 +103,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='override config settings, e.g. '
         'train_dataloader.dataset.data_root=data/synthfer')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from mmpretrain.registry import DATASETS  # noqa: E402
+
+from mmfer.apis import build_model, load_weights  # noqa: E402
+from mmfer.engine.hooks.noise_detection_hook import (  # noqa: E402
+    build_loader, predict_probabilities, scoring_dataset_cfg)
+from mmfer.evaluation import (NOISE_METRIC_KEYS, label_scores,  # noqa: E402
+                              noise_detection_metrics)
+from mmfer.utils.dist_utils import sample_info  # noqa: E402
 
 
 def class_name(classes: Sequence[str], label: int) -> str:
@@ -300,7 +305,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg, args.device)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    model = build_model(cfg, device)
     load_weights(model, args.checkpoint, args.config)
     dataset = DATASETS.build(scoring_dataset_cfg(cfg))
     classes = list(dataset.metainfo.get('classes') or [])

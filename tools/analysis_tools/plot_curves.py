@@ -26,17 +26,10 @@ import glob
 import json
 import os
 import os.path as osp
-import sys
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from mmengine.utils import track_iter_progress  # noqa: E402
-
-from mmfer.visualization import new_figure, save_png  # noqa: E402
+from mmengine.utils import track_iter_progress
 
 TOP1 = 'accuracy/top1'
 MEAN_CLASS = 'single-label/recall'
@@ -223,6 +216,10 @@ def plot_runs(runs: Sequence[dict], labels: Sequence[str], out: str) -> None:
         labels (Sequence[str]): One legend entry per run.
         out (str): The PNG file.
     """
+    # matplotlib is imported here, so that --help answers at once.
+    from matplotlib.ticker import MaxNLocator
+
+    from mmfer.visualization import new_figure, save_png
     fig = new_figure(5 * len(PANELS), 4)
     units = {run['unit'] for run in runs}
     for i, (key, title) in enumerate(PANELS):

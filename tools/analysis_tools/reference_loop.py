@@ -28,21 +28,41 @@ device, no model. Example::
 import argparse
 import json
 import os.path as osp
-import sys
 from typing import List, Tuple
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-import torchvision
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_train import (cycle, default_device, run_mode,  # noqa: E402
-                             timed_loop)
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('data_root', help='RAF-DB basic folder')
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--num-workers', type=int, default=4)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--lam', type=float, default=5.0,
+                        help='weight of the attention loss (EAC: 5)')
+    parser.add_argument('--iters', type=int, default=50)
+    parser.add_argument('--warmup', type=int, default=10)
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default=None)
+    parser.add_argument('--data-only', action='store_true',
+                        help='time the loader and the move to the device '
+                        'only, without the model')
+    return parser.parse_args()
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torchvision  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torchvision import transforms  # noqa: E402
+
+from mmfer.utils.benchmark import (cycle, default_device,  # noqa: E402
+                                   run_mode, timed_loop)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,23 +144,6 @@ def eac_loss(model: nn.Module, view1: torch.Tensor, view2: torch.Tensor,
     _, cams2 = model(view2)
     return F.cross_entropy(logits, labels) + lam * F.mse_loss(
         cams1, torch.flip(cams2, dims=[3]))
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('data_root', help='RAF-DB basic folder')
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--num-workers', type=int, default=4)
-    parser.add_argument('--img-size', type=int, default=224)
-    parser.add_argument('--lam', type=float, default=5.0,
-                        help='weight of the attention loss (EAC: 5)')
-    parser.add_argument('--iters', type=int, default=50)
-    parser.add_argument('--warmup', type=int, default=10)
-    parser.add_argument('--device', choices=('cpu', 'cuda'), default=None)
-    parser.add_argument('--data-only', action='store_true',
-                        help='time the loader and the move to the device '
-                        'only, without the model')
-    return parser.parse_args()
 
 
 def train_step(device: str, lam: float):

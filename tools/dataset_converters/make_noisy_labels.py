@@ -15,16 +15,9 @@ import os.path as osp
 import sys
 from typing import List
 
-import numpy as np
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-from mmfer.datasets.noise import (  # noqa: E402
-    NOISE_TYPES, asymmetric_transition, flip_labels, lanet_flip_labels,
-    noise_summary, symmetric_transition)
-from mmfer.datasets.rafdb import RAFDB_CLASSES  # noqa: E402
-from mmfer.utils.atomic_io import atomic_write_text  # noqa: E402
+# Kept in sync with mmfer.datasets.noise.NOISE_TYPES (tested); spelled out
+# so that --help answers before torch is imported.
+NOISE_TYPES = ('symmetric', 'asymmetric', 'lanet')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,10 +36,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--label-base', type=int, default=1,
                         help='the label the file uses for class 0 '
                         '(RAF-DB: 1)')
-    parser.add_argument('--classes', nargs='+', default=list(RAFDB_CLASSES),
+    parser.add_argument('--classes', nargs='+',
                         help='class names in label order (for asymmetric '
-                        'and lanet noise and the report)')
+                        'and lanet noise and the report; default: '
+                        'RAF-DB\'s)')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import numpy as np  # noqa: E402
+
+from mmfer.datasets.noise import (  # noqa: E402
+    asymmetric_transition, flip_labels, lanet_flip_labels, noise_summary,
+    symmetric_transition)
+from mmfer.datasets.rafdb import RAFDB_CLASSES  # noqa: E402
+from mmfer.utils.atomic_io import atomic_write_text  # noqa: E402
 
 
 def read_labels(path: str, prefix: str, base: int, num_classes: int):
@@ -91,6 +98,7 @@ def draw(clean: List[int], args: argparse.Namespace) -> np.ndarray:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    args.classes = args.classes or list(RAFDB_CLASSES)
     if osp.exists(args.out_file):
         sys.exit(f'{args.out_file} exists; choose another name (nothing '
                  'was overwritten).')

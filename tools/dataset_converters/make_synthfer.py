@@ -14,10 +14,9 @@ import logging
 import sys
 import time
 
-# The renderer lives beside this script (the script's folder is on
-# ``sys.path``): it needs numpy and OpenCV only, so generating the data set
-# never imports torch, mmengine or mmfer.
-from synthfer import generate_synthfer
+# The renderer needs numpy and OpenCV only (``import mmfer`` imports
+# neither torch nor mmengine), so generating the data set never does.
+from mmfer.synthfer import generate_synthfer
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -36,7 +36,6 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 from mmengine.logging import print_log
 from PIL import Image
 
@@ -128,6 +127,7 @@ def load_landmarks(path: str, num_rows: int, label_file: str) -> np.ndarray:
         sys.exit(f'{path} does not exist; --landmarks must be the folder '
                  'holding LA-Net\'s raf_train_19_landmarks.tensor and '
                  'raf_test_19_landmarks.tensor.')
+    import torch  # here, so that --help answers before torch is imported
     points = torch.load(path, weights_only=True)
     if not isinstance(points, torch.Tensor) or points.dim() != 3 or \
             tuple(points.shape[1:]) != (NUM_POINTS, 2):

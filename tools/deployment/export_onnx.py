@@ -22,25 +22,17 @@ import importlib
 import json
 import os
 import os.path as osp
-import sys
 from types import ModuleType
 from typing import Dict, Optional, Sequence, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction
 
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.model import BaseModel  # noqa: E402
+from mmfer.utils.compat import add_allow_pickle_argument
 
-from mmfer.apis import build_model, load_weights  # noqa: E402
-from mmfer.models.utils.inference_graph import (INPUT_ORDERS,  # noqa: E402
-                                                InferenceGraph)
-from mmfer.utils import atomic_path  # noqa: E402
-from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-
+# Kept in sync with mmfer.models.utils.inference_graph.INPUT_ORDERS
+# (tested); spelled out so that --help answers before torch is imported.
+INPUT_ORDERS = ('bgr', 'rgb')
 EXPORTERS = ('torchscript', 'dynamo')
 # The torch.export-based exporter has no operators below opset 18.
 DEFAULT_OPSET = dict(torchscript=17, dynamo=18)
@@ -116,6 +108,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, e.g. model.predict_with=ensemble')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import torch  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.model import BaseModel  # noqa: E402
+
+from mmfer.apis import build_model, load_weights  # noqa: E402
+from mmfer.models.utils.inference_graph import InferenceGraph  # noqa: E402
+from mmfer.utils import atomic_path  # noqa: E402
 
 
 def require(package: str, purpose: str) -> ModuleType:

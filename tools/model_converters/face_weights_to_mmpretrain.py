@@ -21,10 +21,7 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
-# Kept in sync with face_weights.LAYOUTS (tested); spelled out
+# Kept in sync with mmfer.utils.face_weights.LAYOUTS (tested); spelled out
 # so that --help and the overwrite check answer before torch is imported.
 LAYOUTS = ('torchvision', 'scn', 'dmue', 'vggface2')
 
@@ -55,14 +52,13 @@ def main(argv=None) -> None:
     if osp.lexists(args.dst):
         sys.exit(f'{args.dst} exists; refusing to overwrite it. Remove it or '
                  'choose another DST.')
-    # imported here: torch and mmpretrain take seconds. ``face_weights``
-    # lives beside this script (its folder is on ``sys.path``).
-    from face_weights import (FaceWeightsError, UnsafePickleError,
-                              check_loadable, checkpoint_bytes,
-                              convert_face_weights, file_sha256,
-                              load_face_checkpoint, make_checkpoint)
-
+    # imported here: torch and mmpretrain take seconds.
     from mmfer.utils.atomic_io import atomic_write_bytes
+    from mmfer.utils.face_weights import (FaceWeightsError, UnsafePickleError,
+                                          check_loadable, checkpoint_bytes,
+                                          convert_face_weights, file_sha256,
+                                          load_face_checkpoint,
+                                          make_checkpoint)
     try:  # these messages name the file already
         source = load_face_checkpoint(args.src, allow_unsafe=args.unsafe_load)
     except (FileNotFoundError, FaceWeightsError, UnsafePickleError) as err:

@@ -24,30 +24,16 @@ Example::
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import List, Optional, Sequence, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import mmfer  # noqa: F401  (stack fixes before any config is read)
+from mmengine.config import Config, DictAction
 
-import mmfer  # noqa: E402,F401  (stack fixes before any config is read)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from mmcv.transforms import Compose  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.dataset import pseudo_collate  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.utils import track_iter_progress  # noqa: E402
-from mmpretrain.registry import DATASETS  # noqa: E402
+from mmfer.utils.compat import add_allow_pickle_argument
 
-from mmfer.apis import build_model, load_weights  # noqa: E402
-from mmfer.utils.compat import add_allow_pickle_argument  # noqa: E402
-from mmfer.visualization import (ActivationMapper, cam_panels,  # noqa: E402
-                                 flip_pair, normalise_maps,
-                                 predicting_networks, save_cam_figure)
-from mmfer.visualization.activation_maps import METHODS  # noqa: E402
-
+# Kept in sync with mmfer.visualization.activation_maps.METHODS (tested);
+# spelled out so that --help answers before torch is imported.
+METHODS = ('auto', 'cam', 'gradcam')
 METHOD_NAMES = dict(cam='CAM', gradcam='Grad-CAM')
 
 
@@ -88,7 +74,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--alpha', type=float, default=0.5, help='opacity of the maps')
     parser.add_argument(
         '--device',
-        default='cuda' if torch.cuda.is_available() else 'cpu',
         help='device (default: cuda if available, else cpu)')
     add_allow_pickle_argument(parser)
     parser.add_argument(
@@ -97,6 +82,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    # --help and argument errors are answered before torch is imported.
+    parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+from mmcv.transforms import Compose  # noqa: E402
+from mmengine.dataset import pseudo_collate  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.utils import track_iter_progress  # noqa: E402
+from mmpretrain.registry import DATASETS  # noqa: E402
+
+from mmfer.apis import build_model, load_weights  # noqa: E402
+from mmfer.visualization import (ActivationMapper, cam_panels,  # noqa: E402
+                                 flip_pair, normalise_maps,
+                                 predicting_networks, save_cam_figure)
 
 
 def class_names(cfg: Config, num_classes: int) -> List[str]:
@@ -194,7 +198,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg, args.device)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    model = build_model(cfg, device)
     load_weights(model, args.checkpoint, args.config)
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
     mapper = ActivationMapper(model, args.method, args.target_layer)
@@ -205,7 +210,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     for path, name in track_iter_progress(
             list(zip(args.images, out_names(args.images)))):
         inputs, shown = load_image(pipeline, model, path)
-        maps, scores, cls = flip_pair(mapper, inputs.to(args.device), target)
+        maps, scores, cls = flip_pair(mapper, inputs.to(device), target)
         maps = normalise_maps(maps.cpu(), shown.shape[:2])
         method = METHOD_NAMES[mapper.method_used]
         title = (f'{osp.basename(path)}: {method} of '

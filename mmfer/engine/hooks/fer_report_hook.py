@@ -8,7 +8,6 @@ from mmengine.runner import IterBasedTrainLoop
 from mmpretrain.registry import HOOKS
 
 from mmfer.utils.atomic_io import atomic_write_text
-from mmfer.visualization import save_confusion_png
 
 TOP1 = 'accuracy/top1'
 MEAN_CLASS = 'single-label/recall'
@@ -160,6 +159,9 @@ class FERReportHook(Hook):
     def _save_confusion(self, runner, record: Dict[str, float],
                         unit: str) -> None:
         """Draw the last evaluation's confusion matrix with class names."""
+        # Imported here: matplotlib is only needed once, at the end of a
+        # run, not by every process that registers mmfer's hooks.
+        from mmfer.visualization.drawing import save_confusion_png
         dataset = runner.val_dataloader.dataset
         classes = getattr(dataset, 'metainfo', {}).get('classes')
         path = osp.join(runner.work_dir, self.confusion_file)

@@ -2,9 +2,9 @@
 from typing import List, Optional, Sequence, Union
 
 import torch
-from mmpretrain.registry import BATCH_AUGMENTS
 from mmpretrain.structures import DataSample
 
+from mmfer.registry import DEVICE_AUGMENTS
 from .base import BaseDeviceAugment
 
 AugmentList = Sequence[Union[dict, BaseDeviceAugment]]
@@ -34,7 +34,7 @@ def read_aug_seeds(data_samples: Optional[Sequence[DataSample]],
 
 def _build_augments(augments: AugmentList) -> List[BaseDeviceAugment]:
     built = [
-        BATCH_AUGMENTS.build(aug) if isinstance(aug, dict) else aug
+        DEVICE_AUGMENTS.build(aug) if isinstance(aug, dict) else aug
         for aug in augments
     ]
     for aug in built:

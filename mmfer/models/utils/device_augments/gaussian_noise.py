@@ -4,14 +4,14 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from mmpretrain.registry import BATCH_AUGMENTS
 
+from mmfer.registry import DEVICE_AUGMENTS
 from .base import BaseDeviceAugment, check_probability
 
 _SEED_HIGH = 2**63
 
 
-@BATCH_AUGMENTS.register_module()
+@DEVICE_AUGMENTS.register_module()
 class DeviceGaussianNoise(BaseDeviceAugment):
     """Add i.i.d. Gaussian pixel noise to each image with a probability, on
     the device.

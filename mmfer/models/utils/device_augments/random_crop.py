@@ -5,12 +5,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.utils import to_2tuple
-from mmpretrain.registry import BATCH_AUGMENTS
 
+from mmfer.registry import DEVICE_AUGMENTS
 from .base import BaseDeviceAugment, check_probability, params_on
 
 
-@BATCH_AUGMENTS.register_module()
+@DEVICE_AUGMENTS.register_module()
 class DeviceRandomCrop(BaseDeviceAugment):
     """Crop each image at a random place of its padded copy, on the device.
 

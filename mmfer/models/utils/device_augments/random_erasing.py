@@ -3,15 +3,15 @@ from typing import Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmpretrain.registry import BATCH_AUGMENTS
 
+from mmfer.registry import DEVICE_AUGMENTS
 from .base import BaseDeviceAugment, check_probability, box_sides, params_on
 
 # The ImageNet mean in BGR: 0 after FERDataPreprocessor's normalisation.
 IMAGENET_MEAN_BGR = (103.53, 116.28, 123.675)
 
 
-@BATCH_AUGMENTS.register_module()
+@DEVICE_AUGMENTS.register_module()
 class DeviceRandomErasing(BaseDeviceAugment):
     """Erase a random box of each image with a probability, on the device.
 

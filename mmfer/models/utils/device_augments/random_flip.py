@@ -3,13 +3,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from mmpretrain.registry import BATCH_AUGMENTS
 
+from mmfer.registry import DEVICE_AUGMENTS
 from ..flip import flip_width
 from .base import BaseDeviceAugment, check_probability, params_on
 
 
-@BATCH_AUGMENTS.register_module()
+@DEVICE_AUGMENTS.register_module()
 class DeviceRandomFlip(BaseDeviceAugment):
     """Mirror each image left-right with a probability, on the device.
 

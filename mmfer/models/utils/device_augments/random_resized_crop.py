@@ -5,8 +5,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.utils import to_2tuple
-from mmpretrain.registry import BATCH_AUGMENTS
 
+from mmfer.registry import DEVICE_AUGMENTS
 from .base import BaseDeviceAugment, box_sides, params_on
 
 
@@ -29,7 +29,7 @@ def _source_coords(start: torch.Tensor, length: torch.Tensor, out: int,
     return coords * (2 / max(full - 1, 1)) - 1
 
 
-@BATCH_AUGMENTS.register_module()
+@DEVICE_AUGMENTS.register_module()
 class DeviceRandomResizedCrop(BaseDeviceAugment):
     """Crop a random box of each image and resize it, on the device.
 

@@ -28,9 +28,9 @@ nothing, silently): every mmpretrain key must be found with the right shape
 and every non-head key of the source must be used, or
 :class:`FaceWeightsError` names the offending keys.
 
-The module lives beside ``face_weights_to_mmpretrain.py``, its command line,
-rather than in the ``mmfer`` package: training only loads the converted
-checkpoints, never the face-recognition files.
+Its command line is ``tools/model_converters/face_weights_to_mmpretrain.py``;
+training only loads the converted checkpoints, never the face-recognition
+files, so nothing else in mmfer imports this module.
 """
 import codecs
 import hashlib

@@ -38,10 +38,11 @@ SynthFER's 37-point landmark layout (``SYNTHFER_LANDMARK_NAMES``; *left* and
            right corner, lower right, lower middle, lower left
     35-36  inner mouth: upper middle, lower middle
 
-The module lives beside ``make_synthfer.py``, its command line, rather than
-in the ``mmfer`` package: training reads SynthFER with ``RAFDBDataset`` and
-never renders it, and the renderer needs numpy and OpenCV only, so
-generating a data set imports neither torch nor mmengine.
+Its command line is ``tools/dataset_converters/make_synthfer.py``.
+Training reads SynthFER with ``RAFDBDataset`` and never renders it, so the
+module sits outside ``mmfer.datasets`` (whose import registers the datasets
+and so imports torch and mmpretrain): the renderer needs numpy and OpenCV
+only, and generating a data set imports neither torch nor mmengine.
 """
 import json
 import logging
