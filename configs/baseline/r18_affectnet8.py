@@ -6,8 +6,4 @@ _base_ = [
     '../_base_/schedules/adam_60e.py', '../_base_/default_runtime.py'
 ]
 
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/resnet18_msceleb.pth')),
-    head=dict(num_classes=8))
+model = dict(head=dict(num_classes=8))

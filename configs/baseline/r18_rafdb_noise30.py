@@ -5,12 +5,4 @@ _base_ = [
     '../_base_/schedules/adam_60e.py', '../_base_/default_runtime.py'
 ]
 
-# MS-Celeb-1M face-recognition weights, converted and checked by
-# tools/model_converters/face_weights_to_mmpretrain.py (docs/pretrained.md).
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='checkpoints/resnet18_msceleb_mmpretrain.pth')))
-
 train_dataloader = dict(dataset=dict(noise_file='EmoLabel/noise03.txt'))

@@ -15,7 +15,6 @@ _base_ = [
 # from a face-recognition backbone, where the class signal is there from
 # the first step.
 model = dict(
-    type='FERClassifier',
     view_batching='separate',
     neck=None,
     head=dict(

@@ -13,7 +13,6 @@ model = dict(
         _delete_=True,
         type='EACHead',
         num_classes=7,
-        in_channels=128,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         att_loss=dict(type='AttentionConsistencyLoss', loss_weight=1.0),
         detach_cam_weight=True,
