@@ -5,7 +5,10 @@
 # the flipped raw image with its own erasing). ReSup's schedule and
 # initialisation; RAF-DB with EAC's 30% noise file. A combination of two
 # seed methods: no paper reports it.
-_base_ = ['./resup_resnet18-msceleb-pre_1xb96-30e_rafdb-noise30.py']
+_base_ = [
+    './resup_resnet18-msceleb-pre_1xb96-30e_rafdb-noise30.py',
+    '../eac/_base_/eac_head.py'
+]
 
 # Replaces the base's networks (a list is replaced, not merged), each on its
 # own weights as in the base; the other CoTeachingClassifier arguments are
@@ -14,13 +17,7 @@ resup_eac_network = dict(
     # one backbone pass per view, as EAC's official step
     view_batching='separate',
     neck=None,  # the head pools itself: it needs the feature map
-    head=dict(
-        type='EACHead',
-        num_classes=7,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=5.0),
-        detach_cam_weight=True,
-        topk=(1, )))
+    head=_base_.eac_head)
 model = dict(networks=[
     dict(resup_eac_network, backbone=_base_.resup_backbones[0]),
     dict(resup_eac_network, backbone=_base_.resup_backbones[1]),

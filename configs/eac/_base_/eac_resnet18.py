@@ -2,10 +2,8 @@
 # (src/model.py, src/loss.py) on the authors' ResNet-18, the MS-Celeb-1M
 # one of the model base. Inherit it beside a dataset base,
 # ./eac_transforms.py, the Adam schedule and the runtime.
-_base_ = ['../../_base_/models/resnet18_fer.py']
+_base_ = ['../../_base_/models/resnet18_fer.py', './eac_head.py']
 
-# CE on view 1 + 5 x MSE between its class activation maps (all classes,
-# detached classifier weight) and the mirrored maps of view 2.
 model = dict(
     # 'separate': one backbone pass per view, each with its own BatchNorm
     # statistics, as the official script, whose training step this equals.
@@ -14,8 +12,4 @@ model = dict(
     # the gradients themselves; it is a switch, not the recipe.
     view_batching='separate',
     neck=None,  # the head pools itself: it needs the feature map
-    # the model base's classes, loss and top-k
-    head=dict(
-        type='EACHead',
-        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=5.0),
-        detach_cam_weight=True))
+    head=_base_.eac_head)
