@@ -8,7 +8,8 @@ _base_ = [
     './resup_hook.py'
 ]
 
-# Each network's backbone weights, merged into the system's backbone.
+# Each network's backbone weights, merged into the system's backbone (the
+# model base's ResNet-18, whose MS-Celeb-1M weights ReSup does not use).
 # Network 0: MS-Celeb-1M face-recognition weights, the file ReSup names
 # (SCN/RAN's ijba_res18_naive.pth.tar), converted and checked by
 # tools/model_converters/face_weights_to_mmpretrain.py. The official loader
@@ -39,7 +40,7 @@ resup_network = dict(
 model = dict(
     _delete_=True,
     type='CoTeachingClassifier',
-    backbone=_base_.model.backbone,
+    backbone=dict(_base_.model.backbone, init_cfg=None),
     networks=[
         dict(resup_network, backbone=resup_backbones[0]),
         dict(resup_network, backbone=resup_backbones[1]),
