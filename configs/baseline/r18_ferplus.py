@@ -2,7 +2,8 @@
 # 8 classes, majority labels from fer2013new.csv. Validated on PublicTest,
 # tested on PrivateTest.
 _base_ = [
-    '../_base_/datasets/ferplus.py', '../_base_/models/resnet18_fer.py',
+    '../_base_/datasets/ferplus.py',
+    '../_base_/models/resnet18-msceleb-pre_fer.py',
     '../_base_/schedules/adam_60e.py', '../_base_/default_runtime.py'
 ]
 

@@ -1,7 +1,8 @@
 # Baseline: ResNet-18 (MS-Celeb-1M pre-trained) + cross-entropy on RAF-DB
 # with EAC's public 30% symmetric noise file (EmoLabel/noise03.txt).
 _base_ = [
-    '../_base_/datasets/rafdb.py', '../_base_/models/resnet18_fer.py',
+    '../_base_/datasets/rafdb.py',
+    '../_base_/models/resnet18-msceleb-pre_fer.py',
     '../_base_/schedules/adam_60e.py', '../_base_/default_runtime.py'
 ]
 

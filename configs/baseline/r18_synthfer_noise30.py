@@ -12,8 +12,7 @@ _base_ = [
 # thread, and 16 epochs are enough to see the noisy labels being memorised:
 # the baseline's test accuracy peaks after ~8 epochs, then falls as it fits
 # the flipped labels.
-model = dict(
-    backbone=dict(base_channels=16, stem_channels=16, init_cfg=None))
+model = dict(backbone=dict(base_channels=16, stem_channels=16))
 
 # Batches of 32: twice the optimiser steps per epoch of 64, which training
 # from scratch on 2,000 images needs.

@@ -2,7 +2,9 @@
 # (src/model.py, src/loss.py) on the authors' ResNet-18, the MS-Celeb-1M
 # one of the model base. Inherit it beside a dataset base,
 # ./eac_transforms.py, the Adam schedule and the runtime.
-_base_ = ['../../_base_/models/resnet18_fer.py', './eac_head.py']
+_base_ = [
+    '../../_base_/models/resnet18-msceleb-pre_fer.py', './eac_head.py'
+]
 
 model = dict(
     # 'separate': one backbone pass per view, each with its own BatchNorm

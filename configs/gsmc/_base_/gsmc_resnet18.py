@@ -3,7 +3,8 @@
 # a dataset base and ./gsmc_transforms.py; it brings the runtime, with
 # MeanTeacherHook after the runtime's hooks.
 _base_ = [
-    '../../_base_/models/resnet18_fer.py', '../../_base_/default_runtime.py'
+    '../../_base_/models/resnet18-msceleb-pre_fer.py',
+    '../../_base_/default_runtime.py'
 ]
 
 # Student: CE + 0.9 KL(teacher || student) + 0.2 flip attention

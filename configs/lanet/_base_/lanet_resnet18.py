@@ -2,7 +2,7 @@
 # (resnet.py, layers.py, loss.py) on the model base's face-recognition
 # ResNet-18. Inherit it beside a dataset base, ./lanet_transforms.py,
 # ./lanet_schedule.py and the runtime.
-_base_ = ['../../_base_/models/resnet18_fer.py']
+_base_ = ['../../_base_/models/resnet18-msceleb-pre_fer.py']
 
 # Normalisation of the official code ("calculated based on MS-Celeb 1M"),
 # RGB, in 0-255 units.

@@ -9,7 +9,7 @@ _base_ = [
 ]
 
 # Each network's backbone weights, merged into the system's backbone (the
-# model base's ResNet-18, whose MS-Celeb-1M weights ReSup does not use).
+# model base's ResNet-18).
 # Network 0: MS-Celeb-1M face-recognition weights, the file ReSup names
 # (SCN/RAN's ijba_res18_naive.pth.tar), converted and checked by
 # tools/model_converters/face_weights_to_mmpretrain.py. The official loader
@@ -40,7 +40,7 @@ resup_network = dict(
 model = dict(
     _delete_=True,
     type='CoTeachingClassifier',
-    backbone=dict(_base_.model.backbone, init_cfg=None),
+    backbone=_base_.model.backbone,
     networks=[
         dict(resup_network, backbone=resup_backbones[0]),
         dict(resup_network, backbone=resup_backbones[1]),
