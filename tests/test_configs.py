@@ -33,13 +33,19 @@ PAPER_CONFIGS = [
 ]
 
 
-def _without_weights(net: dict) -> dict:
-    """A copy of a classifier config whose backbone starts from scratch
-    (also the wrapped backbone of a two-tower one, LA-Net's)."""
-    backbone = dict(net['backbone'], init_cfg=None)
-    if isinstance(backbone.get('backbone'), dict):
-        backbone['backbone'] = dict(backbone['backbone'], init_cfg=None)
-    return dict(net, backbone=backbone)
+def _without_weights(cfg):
+    """A copy of a model config in which no part loads pretrained weights
+    (the system's backbone and any network's own backbone start from
+    scratch)."""
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(_without_weights(item) for item in cfg)
+    if not isinstance(cfg, dict):
+        return cfg
+    return {
+        key: None if key == 'init_cfg' and isinstance(value, dict)
+        and value.get('type') == 'Pretrained' else _without_weights(value)
+        for key, value in cfg.items()
+    }
 
 
 def _build(cfg: Config):
@@ -50,16 +56,9 @@ def _build(cfg: Config):
         mean-teacher system, network 0 of a two-network system (ReSup),
         else the model itself.
     """
-    model = dict(cfg.model)
-    if 'networks' in model:  # a two-network system lists its members
-        model['networks'] = [_without_weights(n) for n in model['networks']]
-        built = MODELS.build(model)
+    built = MODELS.build(_without_weights(cfg.model.to_dict()))
+    if hasattr(built, 'networks'):
         return built, built.networks[0]
-    if 'student' in model:  # a mean-teacher system (GSMC) nests its network
-        model['student'] = _without_weights(model['student'])
-    else:
-        model = _without_weights(model)
-    built = MODELS.build(model)
     return built, getattr(built, 'student', built)
 
 
@@ -224,20 +223,24 @@ def test_resup_official_members_and_transforms(path):
     """Two ResNet-18 + GAP + Linear(512, 7) with PyTorch's default init;
     ReSup's train and test transforms at 224 px."""
     cfg = Config.fromfile(path)
-    for net in cfg.model.networks:
-        net = net.to_dict()
-        assert net['type'] == 'ImageClassifier'
-        assert {k: net['backbone'][k]
-                for k in ('type', 'depth', 'out_indices', 'style')} == \
-            dict(type='ResNet', depth=18, out_indices=(3, ), style='pytorch')
+    model = cfg.model.to_dict()
+    assert {k: model['backbone'][k]
+            for k in ('type', 'depth', 'out_indices', 'style')} == \
+        dict(type='ResNet', depth=18, out_indices=(3, ), style='pytorch')
+    for net in model['networks']:
+        # the system's backbone, with the network's own weights
+        assert 'type' not in net and set(net['backbone']) == {'init_cfg'}
         assert net['neck'] == dict(type='GlobalAveragePooling')
         assert net['head'] == dict(
             type='LinearClsHead',
             num_classes=7,
-            in_channels=512,
             init_cfg=None,
             loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
             topk=(1, ))
+    built, _ = _build(cfg)
+    for net in built.networks:
+        assert type(net).__name__ == 'FERClassifier'
+        assert net.head.fc.weight.shape == (7, 512)
     train = cfg.train_dataloader.dataset.pipeline
     assert [t.type for t in train] == [
         'LoadFERImage', 'Resize', 'RandomFlip', 'mmcv.RandomApply',
@@ -381,7 +384,7 @@ def test_resup_eac_members():
         osp.join(REPO, 'configs', 'eac', 'r18_rafdb_noise30.py'))
     for net in cfg.model.networks:
         net = net.to_dict()
-        assert net['type'] == 'FERClassifier'
+        assert net.get('type', 'FERClassifier') == 'FERClassifier'
         assert net['view_batching'] == 'separate' and net['neck'] is None
         assert net['head'] == eac.model.head.to_dict()
     assert cfg.train_dataloader.dataset.pipeline == \
@@ -403,11 +406,15 @@ def test_resup_synthfer_recipes_change_only_the_method():
                     'optim_wrapper', 'param_scheduler', 'train_cfg',
                     'data_preprocessor'):
             assert cfg[key] == ref[key], (name, key)
+        # both networks on the reference's backbone
+        network = ref.model.to_dict()
+        backbone = network.pop('backbone')
+        assert network.pop('type') == 'FERClassifier'
         model = cfg.model.to_dict()
         assert model == dict(
             type='CoTeachingClassifier',
-            networks=[ref.model.to_dict(),
-                      ref.model.to_dict()])
+            backbone=backbone,
+            networks=[network, network])
         # from scratch, a longer warm-up than ReSup's 1 epoch (each
         # config's comment says why); everything else at ReSup's defaults
         assert [h.to_dict() for h in cfg.custom_hooks][-1] == dict(
@@ -420,7 +427,8 @@ def test_resup_linear_heads_keep_pytorch_default_init():
     from N(0, 0.01))."""
     head_cfg = _resup('r18_rafdb_noise30.py').model.networks[0].head
     torch.manual_seed(0)
-    head = MODELS.build(head_cfg)
+    # the width the network measures on its ResNet-18
+    head = MODELS.build(dict(head_cfg, in_channels=512))
     head.init_weights()
     torch.manual_seed(0)
     reference = nn.Linear(512, 7)
@@ -550,14 +558,14 @@ def test_lanet_schedule_and_system_are_the_official_ones(path):
     assert model['type'] == 'LANetClassifier'
     assert {k: model[k] for k in LANET_MODEL_ARGS} == LANET_MODEL_ARGS
     assert {k: model[k] for k in LANET_COMPONENTS} == LANET_COMPONENTS
+    # one ResNet-18 builds both towers, which share the stem and layer1
     backbone = model['backbone']
-    assert backbone['type'] == 'ExpressionLandmarkBackbone'
-    assert backbone['num_shared_stages'] == 1
-    assert {k: backbone['backbone'][k]
+    assert model['towers'] == dict(num_shared_stages=1)
+    assert {k: backbone[k]
             for k in ('type', 'depth', 'out_indices', 'style')} == dict(
                 type='ResNet', depth=18, out_indices=(0, 1, 2, 3),
                 style='pytorch')
-    assert backbone['backbone']['init_cfg'] == dict(
+    assert backbone['init_cfg'] == dict(
         type='Pretrained',
         checkpoint='checkpoints/resnet18_msceleb_mmpretrain.pth')
     assert model['landmark_neck'] == dict(

@@ -11,28 +11,25 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS
 
 import mmfer  # noqa: F401
+from dataset_bases import LOADERS, dataset_base
 from fer_replicas import make_ferplus, make_rafdb
 from tool_runs import REPO, load_tool
 
 METHODS = load_tool('tools/demo.py').METHODS
 
-BASES = osp.join(REPO, 'configs', '_base_', 'datasets')
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Small images of one size: decoded once, shared by the workers.
-CACHED = ('rafdb.py', 'rafdb_224.py', 'synthfer.py', 'ferplus.py',
-          'ferplus_224.py')
+CACHED = ('rafdb', 'rafdb_224', 'synthfer', 'ferplus', 'ferplus_224')
 # ~287k images of many sizes before the face crop: never cached.
-UNCACHED = ('affectnet7.py', 'affectnet7_224.py', 'affectnet8.py',
-            'affectnet8_224.py')
+UNCACHED = ('affectnet7', 'affectnet7_224', 'affectnet8', 'affectnet8_224')
 
 
 def _dataset_cfg(base: str, loader: str = 'train_dataloader'):
-    return Config.fromfile(osp.join(BASES, base))[loader].dataset
+    return dataset_base(base)[loader].dataset
 
 
 @pytest.mark.parametrize('base', CACHED + UNCACHED)
 def test_which_bases_cache_their_images(base):
-    cfg = Config.fromfile(osp.join(BASES, base))
+    cfg = dataset_base(base)
     for loader in LOADERS:
         assert cfg[loader].dataset.get('cache_images', False) is (
             base in CACHED), (base, loader)
@@ -54,7 +51,7 @@ def test_synthfer_base_caches_the_files_pixels(tmp_path):
     root = make_rafdb(str(tmp_path / 'rafdb'), num_train=7, num_test=3)
     for loader, split, num in (('train_dataloader', 'train', 7),
                                ('val_dataloader', 'test', 3)):
-        cfg = _dataset_cfg('synthfer.py', loader)
+        cfg = _dataset_cfg('synthfer', loader)
         cfg.data_root = root
         dataset = DATASETS.build(cfg)
         assert dataset.images.shape == (num, 32, 32, 3)
@@ -71,7 +68,7 @@ def test_synthfer_base_caches_the_files_pixels(tmp_path):
 def test_ferplus_base_caches_the_pngs_and_keeps_the_csv_faces(tmp_path):
     init_default_scope('mmpretrain')
     root = make_ferplus(str(tmp_path / 'ferplus'))
-    cfg = _dataset_cfg('ferplus.py')
+    cfg = _dataset_cfg('ferplus')
     cfg.data_root = root
     csv = DATASETS.build(cfg)
     # the faces decoded from fer2013.csv are the images already: (N, 48, 48)

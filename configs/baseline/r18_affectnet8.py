@@ -2,12 +2,9 @@
 # AffectNet-8 (with Contempt) with class-balanced sampling; tested on the
 # official validation set.
 _base_ = [
-    '../_base_/datasets/affectnet8.py', '../_base_/models/resnet18_fer.py',
+    '../_base_/datasets/affectnet8.py',
+    '../_base_/models/resnet18-msceleb-pre_fer.py',
     '../_base_/schedules/adam_60e.py', '../_base_/default_runtime.py'
 ]
 
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/resnet18_msceleb.pth')),
-    head=dict(num_classes=8))
+model = dict(head=dict(num_classes=8))

@@ -3,11 +3,12 @@
 # schedule, epochs) comes from the baseline's demo config, so the two runs
 # differ only in EAC's model and views.
 _base_ = [
-    '../baseline/r18_synthfer_noise30.py', './_base_/eac_transforms.py'
+    '../baseline/r18_synthfer_noise30.py', './_base_/eac_transforms.py',
+    './_base_/eac_head.py'
 ]
 
-# Merged into the baseline's ResNet-18 + linear head: no pooling neck (the
-# head pools and builds the attention maps), EAC's loss. One backbone pass
+# On the baseline's ResNet-18: no pooling neck (the head pools and builds
+# the attention maps), EAC's head and loss. One backbone pass
 # per view, as the official step (on a CPU, batching the views saves no
 # time). Attention weight 1 instead of the paper's 5: from random weights
 # the attention term's backbone gradient is ~5x the cross-entropy one and
@@ -15,13 +16,11 @@ _base_ = [
 # from a face-recognition backbone, where the class signal is there from
 # the first step.
 model = dict(
-    type='FERClassifier',
     view_batching='separate',
     neck=None,
     head=dict(
-        type='EACHead',
-        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=1.0),
-        detach_cam_weight=True))
+        _base_.eac_head,
+        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=1.0)))
 
 # EAC's noisy-label views at SynthFER's image size (no random flip on
 # view 1; view 2 is the flipped raw image with its own erasing draw).

@@ -1,8 +1,8 @@
 # GSMC, MS-Celeb-1M ResNet-18, FERPlus, clean labels. No official code or
 # result exists for this dataset; the RAF-DB recipe.
 _base_ = [
-    '../_base_/datasets/ferplus.py', '../_base_/default_runtime.py',
-    './_base_/gsmc_resnet18.py', './_base_/gsmc_transforms.py'
+    '../_base_/datasets/ferplus.py', './_base_/gsmc_resnet18.py',
+    './_base_/gsmc_transforms.py'
 ]
 
 train_pipeline = {{_base_.gsmc_train_pipeline}}
@@ -16,10 +16,3 @@ val_dataloader = dict(
     batch_size=128, dataset=dict(num_classes=7, pipeline=test_pipeline))
 test_dataloader = dict(
     batch_size=128, dataset=dict(num_classes=7, pipeline=test_pipeline))
-
-custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='MeanTeacherHook', interval=1),
-]
-randomness = dict(seed=42)

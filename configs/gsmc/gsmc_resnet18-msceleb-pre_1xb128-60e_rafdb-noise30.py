@@ -3,8 +3,8 @@
 # clean labels of train_labels.csv; this applies its recipe to the noisy
 # labels. Batch 128, 224 px, seed 42.
 _base_ = [
-    '../_base_/datasets/rafdb.py', '../_base_/default_runtime.py',
-    './_base_/gsmc_resnet18.py', './_base_/gsmc_transforms.py'
+    '../_base_/datasets/rafdb.py', './_base_/gsmc_resnet18.py',
+    './_base_/gsmc_transforms.py'
 ]
 
 train_pipeline = {{_base_.gsmc_train_pipeline}}
@@ -14,10 +14,3 @@ train_dataloader = dict(
     dataset=dict(noise_file='EmoLabel/noise03.txt', pipeline=train_pipeline))
 val_dataloader = dict(batch_size=128, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
-custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='MeanTeacherHook', interval=1),  # EMA after every step
-]
-randomness = dict(seed=42)

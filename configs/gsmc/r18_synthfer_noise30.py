@@ -9,6 +9,7 @@ _base_ = [
 model = dict(
     _delete_=True,
     type='MeanTeacherClassifier',
+    backbone=_base_.model.backbone,  # the baseline's
     ema=dict(
         type='MomentumAnnealingEMA',
         momentum=0.001,
@@ -17,13 +18,10 @@ model = dict(
     teacher_view=1,
     teacher_mode='train',
     student=dict(
-        type='FERClassifier',
-        backbone={{_base_.model.backbone}},  # the baseline's
         neck=None,
         head=dict(
             type='GSMCHead',
             num_classes=7,
-            in_channels={{_base_.model.head.in_channels}},
             distill_loss=dict(type='KLDivergenceLoss', loss_weight=0.9),
             att_loss=dict(type='AttentionConsistencyLoss', loss_weight=0.2),
             topk=(1, ))))
@@ -55,8 +53,5 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='MeanTeacherHook', interval=1),
-]
+# The teacher's EMA after every optimiser step.
+custom_hooks = _base_.custom_hooks + [dict(type='MeanTeacherHook', interval=1)]

@@ -5,16 +5,11 @@
 # LANetClassifier runs through the expression tower. The attention weight
 # is the EAC SynthFER recipe's 1 (configs/eac/r18_synthfer_noise30.py says
 # why). A combination of two seed methods: no paper reports it.
-_base_ = ['./r18_synthfer_noise30.py']
+_base_ = ['./r18_synthfer_noise30.py', '../eac/_base_/eac_head.py']
 
 model = dict(
     neck=None,  # the head pools itself: it needs the feature map
     head=dict(
+        _base_.eac_head,
         _delete_=True,
-        type='EACHead',
-        num_classes=7,
-        in_channels=128,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=1.0),
-        detach_cam_weight=True,
-        topk=(1, )))
+        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=1.0)))

@@ -5,16 +5,12 @@
 # runs the mirror through the expression tower). The label-distribution KL
 # and the contrastive loss use the original view's logits and features. A
 # combination of two seed methods: no paper reports it.
-_base_ = ['./lanet_resnet18-msceleb-pre_2xb64-80e_rafdb-noise30.py']
+_base_ = [
+    './lanet_resnet18-msceleb-pre_2xb64-80e_rafdb-noise30.py',
+    '../eac/_base_/eac_head.py'
+]
 
 model = dict(
     neck=None,  # the head pools itself: it needs the feature map
-    head=dict(
-        _delete_=True,
-        type='EACHead',
-        num_classes=7,
-        in_channels=512,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        att_loss=dict(type='AttentionConsistencyLoss', loss_weight=5.0),
-        detach_cam_weight=True,
-        topk=(1, )))
+    # replaces LA-Net's linear head and its PyTorch-default initialisation
+    head=dict(_base_.eac_head, _delete_=True))

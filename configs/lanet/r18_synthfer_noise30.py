@@ -14,24 +14,11 @@ _base_ = ['../baseline/r18_synthfer_noise30.py']
 img_size = 64
 num_landmarks = 37
 model = dict(
-    _delete_=True,
     type='LANetClassifier',
-    backbone=dict(
-        type='ExpressionLandmarkBackbone',
-        backbone=dict(
-            type='ResNet',
-            depth=18,
-            base_channels=16,
-            stem_channels=16,
-            out_indices=(0, 1, 2, 3),
-            style='pytorch')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=7,
-        in_channels=128,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, )),
+    # the baseline's backbone with its four stage maps (the FPN's input);
+    # the baseline's pooling and linear head
+    backbone=dict(out_indices=(0, 1, 2, 3)),
+    towers=dict(num_shared_stages=1),
     # 64 x the width factor (1/4) as the official 64 channels of ResNet-18
     landmark_neck=dict(
         type='LandmarkFPN', out_channels=16, num_landmarks=num_landmarks),

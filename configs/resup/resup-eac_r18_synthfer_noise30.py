@@ -6,11 +6,15 @@
 # config's, like every SynthFER recipe.
 _base_ = ['../eac/r18_synthfer_noise30.py']
 
-# ReSup's values for the other CoTeachingClassifier arguments.
+# Both networks on the EAC recipe's backbone; ReSup's values for the other
+# CoTeachingClassifier arguments.
+resup_network = dict(
+    view_batching='separate', neck=None, head=_base_.model.head)
 model = dict(
     _delete_=True,
     type='CoTeachingClassifier',
-    networks=[{{_base_.model}}, {{_base_.model}}])
+    backbone=_base_.model.backbone,
+    networks=[resup_network, resup_network])
 
 # ReSup's one warm-up epoch assumes pretrained networks, which are good
 # after it. From scratch, one epoch leaves them near chance (23% top-1 on
@@ -23,8 +27,4 @@ model = dict(
 # noisy, AUROC 0.78 falling to 0.55 on seed 2). After 6 epochs the mixture
 # separates the two (AUROC 0.92) and ReSup-EAC beats the baseline on every
 # seed (docs/benchmark.md: 3 vs 5 vs 6 epochs measured).
-custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='ReSupHook', warmup_epochs=6),
-]
+custom_hooks = _base_.custom_hooks + [dict(type='ReSupHook', warmup_epochs=6)]

@@ -5,54 +5,22 @@
 # the flipped raw image with its own erasing). ReSup's schedule and
 # initialisation; RAF-DB with EAC's 30% noise file. A combination of two
 # seed methods: no paper reports it.
-_base_ = ['./resup_resnet18-msceleb-pre_1xb96-30e_rafdb-noise30.py']
+_base_ = [
+    './resup_resnet18-msceleb-pre_1xb96-30e_rafdb-noise30.py',
+    '../eac/_base_/eac_head.py'
+]
 
-# Replaces the base's networks (a list is replaced, not merged); the other
-# CoTeachingClassifier arguments are the base's.
+# Replaces the base's networks (a list is replaced, not merged), each on its
+# own weights as in the base; the other CoTeachingClassifier arguments are
+# the base's.
+resup_eac_network = dict(
+    # one backbone pass per view, as EAC's official step
+    view_batching='separate',
+    neck=None,  # the head pools itself: it needs the feature map
+    head=_base_.eac_head)
 model = dict(networks=[
-    dict(
-        type='FERClassifier',
-        # one backbone pass per view, as EAC's official step
-        view_batching='separate',
-        backbone=dict(
-            type='ResNet',
-            depth=18,
-            num_stages=4,
-            out_indices=(3, ),
-            style='pytorch',
-            init_cfg=dict(
-                type='Pretrained',
-                checkpoint='checkpoints/resnet18_scn_mmpretrain.pth')),
-        neck=None,  # the head pools itself: it needs the feature map
-        head=dict(
-            type='EACHead',
-            num_classes=7,
-            in_channels=512,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-            att_loss=dict(type='AttentionConsistencyLoss', loss_weight=5.0),
-            detach_cam_weight=True,
-            topk=(1, ))),
-    dict(
-        type='FERClassifier',
-        view_batching='separate',
-        backbone=dict(
-            type='ResNet',
-            depth=18,
-            num_stages=4,
-            out_indices=(3, ),
-            style='pytorch',
-            init_cfg=dict(
-                type='Pretrained',
-                checkpoint='checkpoints/resnet18_imagenet_mmpretrain.pth')),
-        neck=None,
-        head=dict(
-            type='EACHead',
-            num_classes=7,
-            in_channels=512,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-            att_loss=dict(type='AttentionConsistencyLoss', loss_weight=5.0),
-            detach_cam_weight=True,
-            topk=(1, ))),
+    dict(resup_eac_network, backbone=_base_.resup_backbones[0]),
+    dict(resup_eac_network, backbone=_base_.resup_backbones[1]),
 ])
 
 train_pipeline = {{_base_.eac_noisy_train_pipeline}}

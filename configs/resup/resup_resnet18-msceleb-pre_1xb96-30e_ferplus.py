@@ -3,14 +3,12 @@
 # one-folder-per-class path), so the class set follows EAC's FERPlus
 # configs (FERPlus without contempt). The RAF-DB recipe otherwise.
 _base_ = [
-    '../_base_/datasets/ferplus.py', '../_base_/default_runtime.py',
-    './_base_/resup_schedule.py', './_base_/resup_resnet18.py',
-    './_base_/resup_transforms.py'
+    '../_base_/datasets/ferplus.py', './_base_/resup_schedule.py',
+    './_base_/resup_resnet18.py', './_base_/resup_transforms.py'
 ]
 
 train_pipeline = {{_base_.resup_train_pipeline}}
 test_pipeline = {{_base_.resup_test_pipeline}}
-custom_hooks = {{_base_.resup_custom_hooks}}
 data_preprocessor = dict(num_classes=7)
 train_dataloader = dict(
     batch_size=96, dataset=dict(num_classes=7, pipeline=train_pipeline))

@@ -5,14 +5,12 @@
 # batch 96 (test 32), 224 px, one warm-up epoch, the mixtures refitted after
 # every epoch. configs/resup/r18_rafdb_resup-noise30.py uses ReSup's own file.
 _base_ = [
-    '../_base_/datasets/rafdb.py', '../_base_/default_runtime.py',
-    './_base_/resup_schedule.py', './_base_/resup_resnet18.py',
-    './_base_/resup_transforms.py'
+    '../_base_/datasets/rafdb.py', './_base_/resup_schedule.py',
+    './_base_/resup_resnet18.py', './_base_/resup_transforms.py'
 ]
 
 train_pipeline = {{_base_.resup_train_pipeline}}
 test_pipeline = {{_base_.resup_test_pipeline}}
-custom_hooks = {{_base_.resup_custom_hooks}}
 train_dataloader = dict(
     batch_size=96,
     dataset=dict(noise_file='EmoLabel/noise03.txt', pipeline=train_pipeline))

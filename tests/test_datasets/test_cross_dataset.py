@@ -1,12 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Train on RAF-DB, test on FERPlus and AffectNet in RAF-DB's class order."""
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from dataset_bases import dataset_base
 from fer_replicas import make_affectnet, make_ferplus
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
@@ -34,9 +33,6 @@ MODEL = dict(
         num_classes=7,
         in_channels=512,
         loss=dict(type='CrossEntropyLoss')))
-CONFIGS = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
-    '_base_', 'datasets')
 EVALUATOR = [dict(type='Accuracy', topk=(1, )), dict(type='ConfusionMatrix')]
 
 
@@ -128,7 +124,7 @@ def test_train_rafdb_test_ferplus_and_affectnet(tiny_rafdb, tmp_path):
     'name',
     ['ferplus', 'ferplus_224', 'affectnet7', 'affectnet8', 'affectnet8_224'])
 def test_dataset_configs_build_on_replicas(name, tmp_path):
-    cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
+    cfg = dataset_base(name)
     if name.startswith('ferplus'):
         root = make_ferplus(str(tmp_path / 'ferplus'), pngs=False)
     else:

@@ -1,7 +1,8 @@
 # LA-Net (Wu and Cui, ICCV 2023): the model of the official recipe
-# (resnet.py, layers.py, loss.py) on a face-recognition ResNet-18. Inherit it
-# beside a dataset base, ./lanet_transforms.py, ./lanet_schedule.py and the
-# runtime.
+# (resnet.py, layers.py, loss.py) on the model base's face-recognition
+# ResNet-18. Inherit it beside a dataset base, ./lanet_transforms.py,
+# ./lanet_schedule.py and the runtime.
+_base_ = ['../../_base_/models/resnet18-msceleb-pre_fer.py']
 
 # Normalisation of the official code ("calculated based on MS-Celeb 1M"),
 # RGB, in 0-255 units.
@@ -13,33 +14,16 @@ model = dict(
     # In the model, so that it replaces the dataset base's ImageNet one.
     data_preprocessor=dict(
         num_classes=7, mean=lanet_mean, std=lanet_std, to_rgb=True),
-    # Shared conv1 + layer1, then an expression tower and a landmark tower
-    # (layer2-4 each); the face weights initialise the stem and BOTH towers,
-    # as the official load_parameters copies layer2-4 into both.
-    backbone=dict(
-        type='ExpressionLandmarkBackbone',
-        num_shared_stages=1,
-        backbone=dict(
-            type='ResNet',
-            depth=18,
-            num_stages=4,
-            out_indices=(0, 1, 2, 3),
-            style='pytorch',
-            # MS-Celeb-1M face-recognition weights (RUL/dacl), converted and
-            # checked by tools/model_converters/face_weights_to_mmpretrain.py
-            # (docs/pretrained.md). The official file is not published.
-            init_cfg=dict(
-                type='Pretrained',
-                checkpoint='checkpoints/resnet18_msceleb_mmpretrain.pth'))),
-    neck=dict(type='GlobalAveragePooling'),
-    # nn.Linear(512, 7) with PyTorch's default initialisation, as fer_fc
-    head=dict(
-        type='LinearClsHead',
-        num_classes=7,
-        in_channels=512,
-        init_cfg=None,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, )),
+    # The model base's MS-Celeb-1M ResNet-18 with its four stage maps (the
+    # FPN's input). Shared conv1 + layer1, then an expression tower and a
+    # landmark tower (layer2-4 each); the face weights initialise the stem
+    # and BOTH towers, as the official load_parameters copies layer2-4 into
+    # both.
+    backbone=dict(out_indices=(0, 1, 2, 3)),
+    towers=dict(num_shared_stages=1),
+    # the model base's pooling and linear head, its FC with PyTorch's
+    # default initialisation, as the official fer_fc nn.Linear(512, 7)
+    head=dict(init_cfg=None),
     # FPN to stride 4 with 64 channels (64 x the block expansion), heatmaps
     # of the 19 AFLW-19 landmarks
     landmark_neck=dict(

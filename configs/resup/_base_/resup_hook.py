@@ -1,6 +1,6 @@
 # ReSup's noise modelling (official utils.py), for any two-network
-# CoTeachingClassifier: inherit this file and set
-# `custom_hooks = {{_base_.resup_custom_hooks}}`.
+# CoTeachingClassifier: inherit this file and append `resup_hook` to the
+# runtime's hooks (./resup_resnet18.py does).
 
 # Fits the mixtures and lookup tables, logs the noise detection and writes
 # <work_dir>/noise_scores.csv.
@@ -15,9 +15,3 @@ resup_hook = dict(
     similarity_source='extra_pass',
     noise_threshold=0.5,  # the logged noise detection only, not training
     scores_file='noise_scores.csv')
-# It replaces the runtime's list, so the runtime's hooks are restated.
-resup_custom_hooks = [
-    dict(type='FERReportHook'),
-    dict(type='EpochSeedHook'),
-    resup_hook,
-]

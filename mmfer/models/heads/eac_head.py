@@ -140,7 +140,8 @@ class EACHead(LinearClsHead):
             raise ValueError(
                 f'{type(self).__name__} trains on an image and its flipped '
                 "view; use it in type='FERClassifier' (or a system built on "
-                'it), which computes both views in one backbone call.')
+                'it), which runs the backbone on both views (one pass per '
+                "view with view_batching='separate', the default).")
         feat = self.feature_map(feats)
         cls_score = self.fc(feat.mean(dim=(2, 3)))
         losses = self._get_loss(cls_score, data_samples, **kwargs)

@@ -60,7 +60,9 @@ class FERDataPreprocessor(ClsDataPreprocessor):
     A multi-view batch (from mmpretrain's ``MultiView`` transform, e.g. EAC's
     two independently augmented views) has each view normalised the same
     way and is returned as a list of ``(N, C, H, W)`` tensors, one per view,
-    which :class:`FERClassifier` runs through the backbone as one batch.
+    which :class:`FERClassifier` runs through the backbone one view per pass
+    (``view_batching='separate'``, the default) or as one batch
+    (``'joint'``).
 
     ``device_augments`` moves augmentation from the data-loading workers to
     the model's device (the GPU in practice): the workers only decode,
