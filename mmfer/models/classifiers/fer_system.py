@@ -37,6 +37,28 @@ def build_data_preprocessor(cfg: PreprocessorCfg = None,
     return MODELS.build(cfg)
 
 
+def member_backbone(own: Optional[dict], system: Optional[dict],
+                    member: str) -> dict:
+    """The backbone config of a system's member network.
+
+    Args:
+        own (dict, optional): The member's ``backbone``: a whole config (with
+            ``type``), keys to change in the system's (without), or None.
+        system (dict, optional): The system's ``model.backbone``.
+        member (str): The member's type, named in the error.
+
+    Returns:
+        dict: A config the member owns (never the system's object).
+    """
+    if own is not None and 'type' in own:
+        return copy.deepcopy(own)
+    if system is None:
+        raise KeyError(
+            f'A member network ({member}) has no backbone type and the '
+            'system no backbone to give it: set model.backbone.')
+    return dict(copy.deepcopy(system), **copy.deepcopy(own or {}))
+
+
 class FERSystem(BaseModel):
     """Base of mmfer's systems that train several networks or branches.
 
@@ -79,6 +101,9 @@ class FERSystem(BaseModel):
         Args:
             cfg (dict | nn.Module): A classifier config (``type`` defaults to
                 ``'FERClassifier'``) or a built module (returned unchanged).
+                Its ``backbone`` replaces the system's when it names a
+                ``type``; without one, its keys update a copy of the
+                system's (e.g. a network's own pretrained weights).
             backbone (dict, optional): The system's backbone, used (copied)
                 when ``cfg`` names none. Defaults to None.
 
@@ -90,12 +115,8 @@ class FERSystem(BaseModel):
             return cfg
         cfg = dict(cfg)
         cfg.setdefault('type', 'FERClassifier')
-        if 'backbone' not in cfg:
-            if backbone is None:
-                raise KeyError(
-                    f"A member network ({cfg['type']}) has no backbone and "
-                    "the system none to give it: set model.backbone.")
-            cfg['backbone'] = copy.deepcopy(backbone)
+        cfg['backbone'] = member_backbone(cfg.get('backbone'), backbone,
+                                         cfg['type'])
         network = MODELS.build(cfg)
         if hasattr(network, 'check_pretrained'):
             network.check_pretrained = False
