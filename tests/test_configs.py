@@ -88,6 +88,11 @@ def test_config(path):
     assert net.head.num_classes == cfg.data_preprocessor.num_classes
     for member in _members(model):
         assert member.head.num_classes == cfg.data_preprocessor.num_classes
+    # a teacher (GSMC's mean teacher, LA-Net's momentum encoder) is updated
+    # by MeanTeacherHook, exactly once per optimiser step
+    hooks = [h['type'] for h in cfg.custom_hooks]
+    expected = int(hasattr(model, 'update_teacher'))
+    assert hooks.count('MeanTeacherHook') == expected, hooks
 
 
 def test_paper_configs_are_found():

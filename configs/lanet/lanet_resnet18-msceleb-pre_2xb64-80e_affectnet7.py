@@ -5,7 +5,7 @@
 # instead of the dataset base's 1/count sampler.
 _base_ = [
     '../_base_/datasets/affectnet7.py', './_base_/lanet_schedule.py',
-    '../_base_/default_runtime.py', './_base_/lanet_resnet18.py',
+    './_base_/lanet_resnet18.py',
     './_base_/lanet_transforms.py'
 ]
 

@@ -5,7 +5,7 @@
 # tools/dataset_converters/rafdb_landmarks.py.
 _base_ = [
     '../_base_/datasets/rafdb.py', './_base_/lanet_schedule.py',
-    '../_base_/default_runtime.py', './_base_/lanet_resnet18.py',
+    './_base_/lanet_resnet18.py',
     './_base_/lanet_transforms.py'
 ]
 

@@ -37,3 +37,5 @@ train_dataloader = dict(
     # the queue takes whole batches
     drop_last=True,
     dataset=dict(landmarks='aligned', pipeline=train_pipeline))
+# the momentum encoder's update after every real optimiser step
+custom_hooks = _base_.custom_hooks + [dict(type='MeanTeacherHook', interval=1)]

@@ -1,8 +1,13 @@
 # LA-Net (Wu and Cui, ICCV 2023): the model of the official recipe
 # (resnet.py, layers.py, loss.py) on the model base's face-recognition
-# ResNet-18. Inherit it beside a dataset base, ./lanet_transforms.py,
-# ./lanet_schedule.py and the runtime.
-_base_ = ['../../_base_/models/resnet18-msceleb-pre_fer.py']
+# ResNet-18. Inherit it beside a dataset base, ./lanet_transforms.py and
+# ./lanet_schedule.py; it brings the runtime, with MeanTeacherHook (the
+# momentum encoder's update after every real optimiser step) after the
+# runtime's hooks.
+_base_ = [
+    '../../_base_/models/resnet18-msceleb-pre_fer.py',
+    '../../_base_/default_runtime.py'
+]
 
 # Normalisation of the official code ("calculated based on MS-Celeb 1M"),
 # RGB, in 0-255 units.
@@ -51,3 +56,8 @@ model = dict(
 # The official code trains with SyncBN on 2 GPUs. tools/train.py drops it,
 # with a warning, where there is no GPU (SyncBatchNorm needs one).
 sync_bn = 'torch'
+
+# The official code updates the momentum encoder at the start of each step,
+# before the key forward; after each optimiser step is the same weights at
+# every key forward (the first update, at step 1, would be a no-op).
+custom_hooks = _base_.custom_hooks + [dict(type='MeanTeacherHook', interval=1)]
