@@ -12,6 +12,7 @@ from mmfer.models.backbones.expression_landmark_backbone import \
     ExpressionLandmarkBackbone
 from mmfer.models.necks.landmark_fpn import LandmarkFPN
 from mmfer.models.utils.pretrained_check import verify_pretrained
+from tower_checks import assert_both_towers_loaded
 
 SIZE = 64
 DEIT = dict(type='VisionTransformer', arch='deit-tiny')
@@ -161,16 +162,7 @@ def test_pretrained_loads_both_towers(backbone, tmp_path):
     model = build(
         dict(backbone, init_cfg=dict(type='Pretrained', checkpoint=str(ckpt))))
     model.init_weights()
-    expected = source.state_dict()
-    for tower in (model.expr_tower, model.lm_tower):
-        state = tower.state_dict()
-        assert state
-        for key, value in state.items():
-            torch.testing.assert_close(
-                value, expected[key], rtol=0, atol=0, msg=key)
-    assert len(model.lm_tower.state_dict()) < len(expected) == len(
-        model.expr_tower.state_dict())
-    assert len(verify_pretrained(model, 'lanet')) == 2
+    assert_both_towers_loaded(model, source)
 
 
 class TwoScaleBackbone(nn.Module):

@@ -26,7 +26,7 @@ from mmpretrain.models.backbones import (ConvNeXt, EfficientNet, MobileNetV3,
 from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 
-from ..utils.backbone_channels import featmap_backbone_cfg
+from ..utils.backbone_channels import featmap_backbone_cfg, registered_class
 
 # The official layout's stages: strides 4, 8, 16 and 32.
 NUM_STAGES = 4
@@ -584,3 +584,27 @@ class ExpressionLandmarkBackbone(BaseModule):
         """
         state, shared = self._run_shared(x)
         return tuple(shared + self._run_tower(self.expr_tower, state))
+
+
+def towers_cfg(backbone: dict, towers: Optional[dict] = None) -> dict:
+    """The :class:`ExpressionLandmarkBackbone` config of a system's
+    ``backbone`` (a plain one, or already the towers) and ``towers``.
+
+    Args:
+        backbone (dict): ``model.backbone``.
+        towers (dict, optional): :class:`ExpressionLandmarkBackbone`
+            arguments for a plain ``backbone``. Defaults to None.
+
+    Returns:
+        dict: The towers' config.
+    """
+    if issubclass(registered_class(backbone), ExpressionLandmarkBackbone):
+        if towers:
+            raise ValueError(
+                'towers configures the ExpressionLandmarkBackbone built '
+                'around a plain backbone; with backbone=dict(type='
+                "'ExpressionLandmarkBackbone', ...) set its arguments there.")
+        return backbone
+    return dict(
+        type='ExpressionLandmarkBackbone', backbone=backbone,
+        **(towers or {}))

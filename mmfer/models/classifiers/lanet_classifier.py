@@ -11,17 +11,18 @@ from mmpretrain.structures import DataSample
 
 from mmfer.utils.dist_utils import (all_gather_with_grad, gather_no_grad,
                                     shuffled_forward)
+from ..backbones.expression_landmark_backbone import towers_cfg
 from ..utils import flip_width
-from ..utils.backbone_channels import (fill_args, fill_in_channels,
-                                       registered_class)
+from ..utils.backbone_channels import fill_args, fill_in_channels
 from ..utils.contrastive_queue import ContrastiveQueue
 from ..utils.label_history_bank import LabelHistoryBank
-from ..utils.sample_bank import sample_indices
 from ..utils.landmark_heatmaps import (OFFICIAL_HEATMAP, heatmap_settings,
                                        heatmap_targets, landmark_annotations)
 from ..utils.momentum_teacher import MomentumTeacherMixin, build_teacher
 from ..utils.projection import projector, spatial_mean
+from ..utils.sample_bank import sample_indices
 from .fer_system import FERSystem, PreprocessorCfg
+from .lanet_state_dict import upgrade_lanet_state_dict
 
 OFFICIAL_LOSS_WEIGHTS = dict(landmark=1.0, kl=1.0, contrastive=0.1)
 LABEL_DISTRIBUTION = dict(type='LabelDistributionEstimator', k=8)
@@ -31,11 +32,6 @@ FEATURE_STAGES = ('backbone', 'neck', 'pre_logits')
 # The online modules the momentum encoder follows, by attribute name.
 MOMENTUM_MODULES = ('backbone', 'landmark_neck', 'expression_projector',
                     'landmark_projector')
-# Checkpoints saved before the bank and the queues were modules of their own.
-RENAMED_BUFFERS = dict(
-    label_history='label_history.rows', history_seen='label_history.seen',
-    queue_u='queue.u', queue_v='queue.v', queue_labels='queue.labels',
-    queue_ptr='queue.ptr')
 
 Feats = Tuple[torch.Tensor, ...]
 
@@ -45,31 +41,23 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
     """LA-Net: landmark-aware label distributions and an expression-landmark
     contrastive loss (Wu and Cui, ICCV 2023), as the official code trains it.
 
-    The :class:`ExpressionLandmarkBackbone`'s expression tower feeds
-    ``neck`` and ``head`` (``u``: the mean of its last map), its landmark
-    tower ``landmark_neck`` (heatmaps; ``v``: the mean of the fused map). A
-    step (global batch: of all ranks, gathered with each rank keeping its
-    own slice's gradient, the official ``GatherLayer``): targets ``t =
-    label_history(idx, y, label_distribution([u, v], z))`` on the global
-    batch (:class:`LabelHistoryBank`); keys ``k_u``, ``k_v`` of the global
-    batch from the momentum encoder in train mode (:func:`shuffled_forward`);
-    ``EL = contrastive_loss(q_u, k_v, queue.v, queue.labels, y^) + (u <-> v)``
-    with this rank's queries and the pseudo-labels ``y^`` of ``t``, then the
-    keys are enqueued (:class:`ContrastiveQueue`). Losses: the head's
-    (``loss_cls``; EAC's ``loss_att`` on the mirrored view),
-    ``loss_landmark``, ``loss_kl = KL(t || softmax(z))`` (which alone trains
-    the label-distribution scorers) and ``loss_contrastive = EL``, times
-    ``loss_weights``. Prediction runs the expression tower, neck and head.
-
-    The momentum encoder (backbone, landmark neck, projectors) is a momentum
-    teacher (:mod:`mmfer.models.utils.momentum_teacher`): EMA with source
-    weight ``1 - momentum``, buffers copied, updated by ``MeanTeacherHook``
-    (add it to ``custom_hooks``) after each real optimiser step. The
-    official code updates it at the start of each loss call, before the key
-    forward: with one optimiser step per iteration the weights at every key
-    forward are the same (its first update is a no-op, the copy equalling
-    the online weights); only the copy's BatchNorm running statistics,
-    unused in train mode, come from the previous step's online forward.
+    Parts: the :class:`ExpressionLandmarkBackbone` towers (expression maps to
+    ``neck`` and ``head``, ``u`` their last map's mean; landmark maps to
+    ``landmark_neck``, heatmaps and ``v``), the :class:`LabelHistoryBank`,
+    the :class:`ContrastiveQueue` and a momentum teacher of the backbone,
+    landmark neck and projectors (:mod:`~mmfer.models.utils.momentum_teacher`,
+    source weight ``1 - momentum``, buffers copied, updated by
+    ``MeanTeacherHook`` after each real optimiser step: the official update
+    at the start of each step gives the same weights at every key forward).
+    On the global batch (each rank keeps its slice's gradient): targets
+    ``t = label_history(idx, y, label_distribution([u, v], z))``, keys from
+    the momentum encoder (:func:`shuffled_forward`), ``EL =
+    contrastive_loss(q_u, k_v, queue.v, ...) + (u <-> v)`` with the
+    pseudo-labels of ``t``, then the keys are enqueued. Losses, times
+    ``loss_weights``: the head's (``loss_cls``; EAC's ``loss_att`` on the
+    mirror), ``loss_landmark``, ``loss_kl = KL(t || softmax(z))`` and
+    ``loss_contrastive``. Prediction runs the expression tower, neck and
+    head only.
 
     Args:
         backbone (dict): A plain backbone (wrapped into an
@@ -292,31 +280,5 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
                               **kwargs) -> None:
-        # Checkpoints of the single-class LA-Net: the bank and queue buffers
-        # at the top, the momentum encoder a plain ModuleDict.
-        for old, new in RENAMED_BUFFERS.items():
-            if prefix + old in state_dict:
-                state_dict[prefix + new] = state_dict.pop(prefix + old)
-        old = prefix + 'momentum_encoder.'
-        parts = tuple(f'{old}{name}.' for name in MOMENTUM_MODULES)
-        moved = [k for k in state_dict if k.startswith(parts)]
-        for key in moved:
-            state_dict[old + 'module.' + key[len(old):]] = state_dict.pop(key)
-        if moved:
-            state_dict.setdefault(old + 'steps', torch.tensor(1))
+        upgrade_lanet_state_dict(state_dict, prefix, MOMENTUM_MODULES)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
-def towers_cfg(backbone: dict, towers: Optional[dict]) -> dict:
-    """The :class:`ExpressionLandmarkBackbone` config of LA-Net's
-    ``backbone`` (plain, or already one) and ``towers``."""
-    towers_type = MODELS.get('ExpressionLandmarkBackbone')
-    if issubclass(registered_class(backbone), towers_type):
-        if towers:
-            raise ValueError(
-                'towers configures the ExpressionLandmarkBackbone built '
-                'around a plain backbone; with backbone=dict(type='
-                "'ExpressionLandmarkBackbone', ...) set its arguments there.")
-        return backbone
-    return dict(type='ExpressionLandmarkBackbone', backbone=backbone,
-                **(towers or {}))
