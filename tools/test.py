@@ -3,11 +3,13 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mmfer  # noqa: F401  (stack fixes before any config is read)
 from mmengine.config import Config, DictAction
 
 from mmfer.utils.compat import add_allow_pickle_argument
+from mmfer.utils.tool_errors import run_tool
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,6 +26,12 @@ def parse_args() -> argparse.Namespace:
         help='what --out holds')
     add_allow_pickle_argument(parser)
     parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='load only the tensors of the checkpoint (--resume, load_from, '
+        'the tested checkpoint) that fit the model, with a warning naming '
+        'the others, instead of refusing a checkpoint of another model')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -33,7 +41,13 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help='set by torch.distributed.launch for each process; leave it '
+        'out (torchrun and tools/dist_*.sh use LOCAL_RANK)')
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -48,6 +62,8 @@ def main() -> None:
     from mmengine.runner import Runner
     from mmpretrain.registry import METRICS
 
+    from mmfer.engine.hooks.checkpoint_fit_hook import \
+        configure_checkpoint_fit
     from mmfer.utils.dist_utils import exit_distributed, setup_cpu_distributed
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} not found.')
@@ -62,6 +78,7 @@ def main() -> None:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    configure_checkpoint_fit(cfg, args.allow_partial_load)
     setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
@@ -75,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

@@ -3,12 +3,15 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mmfer  # noqa: F401  (stack fixes before any config is read)
 from mmengine.config import Config, DictAction
 
 from mmfer.utils.compat import add_allow_pickle_argument
-from mmfer.utils.work_dir import check_fresh_work_dir
+from mmfer.utils.tool_errors import run_tool
+from mmfer.utils.work_dir import (RESUME_AUTO, RESUME_LATEST,
+                                  check_fresh_work_dir, check_resumable)
 
 
 def parse_args() -> argparse.Namespace:
@@ -19,9 +22,12 @@ def parse_args() -> argparse.Namespace:
         '--resume',
         nargs='?',
         type=str,
-        const='auto',
-        help='resume from the given checkpoint, or from the latest one in '
-        'the work dir if no checkpoint is given')
+        const=RESUME_LATEST,
+        metavar='CHECKPOINT|auto',
+        help='resume from the given checkpoint, or, with no value, from the '
+        'latest one in the work dir (an error if there is none); '
+        f'`--resume {RESUME_AUTO}` resumes if the work dir holds a '
+        'checkpoint and starts afresh otherwise')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -39,6 +45,12 @@ def parse_args() -> argparse.Namespace:
         help='scale the learning rate with the total batch size')
     add_allow_pickle_argument(parser)
     parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='load only the tensors of the checkpoint (--resume, load_from, '
+        'the tested checkpoint) that fit the model, with a warning naming '
+        'the others, instead of refusing a checkpoint of another model')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -48,7 +60,13 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help='set by torch.distributed.launch for each process; leave it '
+        'out (torchrun and tools/dist_*.sh use LOCAL_RANK)')
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -68,8 +86,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+    if args.resume in (RESUME_LATEST, RESUME_AUTO):
+        cfg.resume = check_resumable(cfg.work_dir, args.resume)
+        cfg.load_from = None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
@@ -82,8 +101,11 @@ def main() -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from mmfer.engine.hooks.checkpoint_fit_hook import \
+        configure_checkpoint_fit
     from mmfer.utils.dist_utils import exit_distributed, setup_cpu_distributed
     cfg = merge_args(Config.fromfile(args.config), args)
+    configure_checkpoint_fit(cfg, args.allow_partial_load)
     check_fresh_work_dir(cfg.work_dir, cfg.get('resume'))
     setup_cpu_distributed(cfg)
     runner = (Runner.from_cfg(cfg)
@@ -93,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main))

@@ -12,6 +12,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # a checkpoint of another model (load_from, tools/test.py, --resume) is
+    # refused with the keys named instead of loading partially
+    checkpoint_fit=dict(type='CheckpointFitHook'),
 )
 custom_hooks = [
     dict(type='FERReportHook'),

@@ -99,7 +99,7 @@ def load_weights(model: torch.nn.Module,
             "state dict nor a dict with 'state_dict'; pass a .pth file that "
             'mmengine (training with an mmfer config) or torch.save('
             'model.state_dict()) wrote.')
-    problems = _load_fitting(model, state)
+    problems = load_fitting(model, state)
     if problems:
         trained = _trained_model_type(loaded)
         trained = f' (trained model: {trained})' if trained else ''
@@ -113,7 +113,7 @@ def load_weights(model: torch.nn.Module,
     return meta if isinstance(meta, dict) else {}
 
 
-def _load_fitting(model: torch.nn.Module,
+def load_fitting(model: torch.nn.Module,
                   state: Mapping[str, torch.Tensor]) -> List[str]:
     """Copy the tensors of ``state`` that fit into ``model``; describe the
     ones that do not.

@@ -1,8 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Every tool answers ``--help`` without importing torch, and quietly; the
 choices a tool spells out for that stay those of the library."""
+import argparse
 import glob
 import os.path as osp
+import sys
+from unittest import mock
 
 import pytest
 
@@ -46,3 +49,31 @@ def test_help_imports_no_torch(tool):
 ])
 def test_spelled_out_choices_are_the_librarys(tool, name, library):
     assert getattr(load_tool(tool), name) == library
+
+
+class _Parsed(Exception):
+    """Carries the parser a tool built out of its ``parse_args``."""
+
+
+def _tool_parser(tool):
+    def grab(parser, *args, **kwargs):
+        raise _Parsed(parser)
+
+    module = load_tool(tool)
+    with mock.patch.object(argparse.ArgumentParser, 'parse_args', grab), \
+            mock.patch.object(argparse.ArgumentParser, 'parse_known_args',
+                              grab), \
+            mock.patch.object(sys, 'argv', [tool]):
+        with pytest.raises(_Parsed) as parsed:
+            module.parse_args()
+    return parsed.value.args[0]
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_every_option_says_what_it_does(tool):
+    parser = _tool_parser(tool)
+    silent = [
+        action.option_strings[0] for action in parser._actions
+        if action.option_strings and not action.help
+    ]
+    assert not silent, f'{tool}: options without help: {silent}'

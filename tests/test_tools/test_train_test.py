@@ -26,7 +26,7 @@ def test_train_then_test_with_our_tools(tmp_path, data_root):
     assert 'headline = LAST epoch on the test split' in log
     assert 'Best epoch (selected on the test split' in log
     # the config's draw (30%, seed 0) flips 10 of the replica's 28 labels
-    assert ('RAFDBDataset(train): 10/28 training labels are noisy '
+    assert ('SynthFERDataset(train): 10/28 training labels are noisy '
             '(35.71%, symmetric noise, seed 0)') in log
     result = json.load(open(osp.join(work, 'fer_results.json')))
     assert result['headline'] == 'last_epoch'
@@ -174,3 +174,63 @@ def test_two_process_cpu_training(tmp_path, data_root):
     # both ranks' predictions, gathered: the accuracy of the last epoch
     top1 = float(log.split('FER test: top-1 ')[1].split('%')[0])
     assert top1 == pytest.approx(result['last_epoch']['top1'], abs=0.006)
+
+
+def _checkpoint_of(cfg_path, path):
+    """Save the freshly built model of a config as a checkpoint."""
+    from mmengine.config import Config
+
+    from mmfer.apis import build_model
+    model = build_model(Config.fromfile(cfg_path), 'cpu')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return str(path)
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, data_root):
+    eac = write_config(tmp_path, data_root, 'eac', epochs=1)
+    resup = _checkpoint_of(
+        write_config(tmp_path, data_root, 'resup'), tmp_path / 'resup.pth')
+    refused = run([TEST, eac, resup, '--work-dir', str(tmp_path / 't1')],
+                  check=False)
+    assert refused.returncode != 0
+    err = refused.stderr
+    assert f'checkpoint {resup} does not fit the model' in err
+    assert 'missing keys (in the model, not in the checkpoint): ' \
+        'backbone.conv1.weight' in err
+    assert 'unexpected keys (in the checkpoint, not in the model): ' \
+        'lookup_tables' in err and 'networks.0.backbone.conv1.weight' in err
+    assert '--allow-partial-load' in err and 'FER test: top-1' not in err
+    # the message comes last, without a traceback burying it
+    assert 'Traceback' not in err
+    last = err.strip().splitlines()
+    assert last[-2].startswith('error (ValueError): checkpoint ')
+    assert last[-1] == '(set MMFER_DEBUG=1 for the traceback)'
+    # the explicit opt-in loads what fits (here: nothing) and tests
+    partial = run([TEST, eac, resup, '--work-dir', str(tmp_path / 't2'),
+                   '--allow-partial-load'])
+    log = partial.stdout + partial.stderr
+    assert 'Loading the tensors that fit' in log and 'FER test: top-1' in log
+    # load_from in training is checked the same way
+    trained = run([TRAIN, eac, '--work-dir', str(tmp_path / 'w'),
+                   '--cfg-options', f'load_from={resup}'], check=False)
+    assert trained.returncode != 0
+    assert f'checkpoint {resup} does not fit the model' in trained.stderr
+    assert not osp.exists(osp.join(tmp_path, 'w', 'epoch_1.pth'))
+
+
+def test_resume_with_nothing_to_resume_is_refused(tmp_path, data_root):
+    cfg = write_config(tmp_path, data_root, epochs=1)
+    empty = tmp_path / 'mistyped'
+    refused = run([TRAIN, cfg, '--work-dir', str(empty), '--resume'],
+                  check=False)
+    assert refused.returncode != 0
+    assert f'--resume: {empty} holds no checkpoint to resume' in \
+        refused.stderr
+    assert not osp.exists(osp.join(empty, 'epoch_1.pth'))
+    # `--resume auto` starts afresh when there is nothing to resume ...
+    run([TRAIN, cfg, '--work-dir', str(empty), '--resume', 'auto'])
+    assert osp.exists(osp.join(empty, 'epoch_1.pth'))
+    # ... and resumes when there is (the run is over: nothing to train)
+    again = run([TRAIN, cfg, '--work-dir', str(empty), '--resume', 'auto'])
+    assert 'Auto resumed from the latest checkpoint' in \
+        again.stdout + again.stderr

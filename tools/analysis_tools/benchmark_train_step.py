@@ -28,10 +28,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--variant', action='append', default=[],
                         help='NAME:KEY=VALUE[,KEY=VALUE] an extra run of the '
                         'last config with these overrides')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--img-size', type=int, default=112)
-    parser.add_argument('--warmup', type=int, default=5)
-    parser.add_argument('--steps', type=int, default=20)
+    parser.add_argument('--batch-size', type=int, default=64,
+                        help='images per training step')
+    parser.add_argument('--img-size', type=int, default=112,
+                        help='side of the random input images in pixels')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='untimed steps before the timed ones')
+    parser.add_argument('--steps', type=int, default=20,
+                        help='timed training steps')
     parser.add_argument('--amp', action='store_true',
                         help='bf16 autocast on the model\'s device '
                         '(FERAmpOptimWrapper)')

@@ -90,8 +90,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='flag labels whose clean score is below it')
     parser.add_argument(
         '--top-k', type=int, default=25, help='suspects in the image grid')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--num-workers', type=int, default=0)
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=64,
+        help='images per forward pass over the training split')
+    parser.add_argument(
+        '--num-workers',
+        type=int,
+        default=0,
+        help='data-loading worker processes (0: load in the main process)')
     parser.add_argument(
         '--device',
         help='device of the model (default: cuda if available, else cpu)')

@@ -34,14 +34,23 @@ from typing import List, Tuple
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('data_root', help='RAF-DB basic folder')
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--num-workers', type=int, default=4)
-    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument(
+        '--batch-size', type=int, default=32, help='images per step')
+    parser.add_argument(
+        '--num-workers',
+        type=int,
+        default=4,
+        help='data-loading worker processes')
+    parser.add_argument('--img-size', type=int, default=224,
+                        help='input side in pixels (EAC: 224)')
     parser.add_argument('--lam', type=float, default=5.0,
                         help='weight of the attention loss (EAC: 5)')
-    parser.add_argument('--iters', type=int, default=50)
-    parser.add_argument('--warmup', type=int, default=10)
-    parser.add_argument('--device', choices=('cpu', 'cuda'), default=None)
+    parser.add_argument('--iters', type=int, default=50,
+                        help='timed iterations')
+    parser.add_argument('--warmup', type=int, default=10,
+                        help='untimed iterations before the timed ones')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default=None,
+                        help='default: cuda if available, else cpu')
     parser.add_argument('--data-only', action='store_true',
                         help='time the loader and the move to the device '
                         'only, without the model')
