@@ -822,6 +822,11 @@ def test_checkpoints_of_the_single_class_lanet_load(loader):
         'momentum_encoder.backbone.expr_tower.conv1.weight',
         'momentum_encoder.landmark_projector.2.bias'
     } <= set(old)
+    # and mmfer's heatmap conv had a bias then (the official one has none)
+    num_landmarks = model.landmark_neck.num_landmarks
+    old['landmark_neck.heatmap_conv.bias'] = torch.ones(num_landmarks)
+    old['momentum_encoder.landmark_neck.heatmap_conv.bias'] = torch.ones(
+        num_landmarks)
     fresh = build()
     with torch.no_grad():
         for value in fresh.state_dict().values():

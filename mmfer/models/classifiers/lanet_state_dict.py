@@ -1,9 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Load checkpoints that :class:`LANetClassifier` wrote before its history
 bank, queues and momentum encoder became parts of their own."""
+import logging
 from typing import Sequence
 
 import torch
+from mmengine.logging import print_log
 
 # Buffers once at the classifier's top level, by their new names.
 RENAMED_BUFFERS = dict(
@@ -41,3 +43,30 @@ def upgrade_lanet_state_dict(state_dict: dict, prefix: str,
             state_dict.pop(key)
     if moved:
         state_dict.setdefault(encoder + 'steps', torch.tensor(1))
+    drop_heatmap_bias(state_dict, prefix)
+
+
+def drop_heatmap_bias(state_dict: dict, prefix: str) -> None:
+    """Drop the heatmap conv bias that mmfer's LandmarkFPN had before it
+    followed the official bias-free ``lm_fc`` (online and momentum copy).
+
+    The expression path, hence every prediction, does not use it; the
+    landmark heatmaps of such a checkpoint shift by the dropped bias.
+
+    Args:
+        state_dict (dict): The state dict being loaded.
+        prefix (str): The classifier's key prefix.
+    """
+    old = [
+        key for key in state_dict
+        if key.startswith(prefix) and key.endswith('heatmap_conv.bias')
+    ]
+    for key in old:
+        state_dict.pop(key)
+    if old:
+        print_log(
+            'LANetClassifier: this checkpoint was written with a heatmap '
+            'conv bias, which the official LA-Net does not have; it is '
+            'dropped (predictions do not use it).',
+            logger='current',
+            level=logging.WARNING)

@@ -41,8 +41,9 @@ class LandmarkFPN(BaseModule):
     Each stage map goes through a 1x1 lateral conv without bias to
     ``out_channels``. From the coarsest lateral, the fused map is upsampled
     bilinearly (``align_corners=False``) to the next finer lateral's size and
-    added to it, down to the finest map; a 1x1 conv with bias turns it into
-    one heatmap per landmark. The official code upsamples by a fixed x2,
+    added to it, down to the finest map; a 1x1 conv without bias (the
+    official ``lm_fc = conv1x1(...)``) turns it into one heatmap per
+    landmark. The official code upsamples by a fixed x2,
     which equals resizing to the next map when sizes halve exactly (224 px
     input); resizing also handles odd sizes (112 px input: 4 -> 7 -> 14 ->
     28).
@@ -88,7 +89,7 @@ class LandmarkFPN(BaseModule):
             nn.Conv2d(channels, out_channels, kernel_size=1, bias=False)
             for channels in self.in_channels)
         self.heatmap_conv = nn.Conv2d(
-            out_channels, num_landmarks, kernel_size=1)
+            out_channels, num_landmarks, kernel_size=1, bias=False)
 
     def forward(
             self, feats: Sequence[torch.Tensor]

@@ -23,8 +23,9 @@ def gaussian_patch(sigma: float, device: torch.device) -> torch.Tensor:
 
     Returns:
         torch.Tensor: ``(L, L)`` float32 patch, computed in float64 and
-        rounded once, as the official numpy code stores it in a float32
-        map.
+        rounded once to float32. The official numpy code computes it in
+        float32 (``np.arange(..., np.float32)``), so its values may differ
+        from these in the last bit of float32.
     """
     size = 2 * 3 * sigma + 1
     grid = torch.arange(
