@@ -166,7 +166,8 @@ RESUP_SCHEDULED = [p for p in PAPER_CONFIGS if osp.dirname(p) == RESUP]
 # The official code's constants (main.py, model.py, utils.py).
 RESUP_MODEL_ARGS = dict(
     agreement_weight=5.0,
-    similarity_clamp=(1e-3, 1 - 1e-3),
+    similarity_bounds=(1e-3, 1 - 1e-3),
+    similarity_rule='official',
     weight_clamp=(1e-4, 1 - 1e-4),
     lookup_bins=100,
     predict_with='net0',

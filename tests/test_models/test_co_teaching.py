@@ -11,6 +11,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmfer  # noqa: F401
+from mmfer.models.utils.mixture_1d import bound_similarity
 
 NUM_CLASSES = 7
 BATCH = 6
@@ -94,8 +95,13 @@ def official_loss(z0, z1, y, table0, table1, agreement=5.0):
         onehot = F.one_hot(y[i:i + 1], NUM_CLASSES).float()
         ws = []
         for p, table in ((p0, table0), (p1, table1)):
-            s = F.cosine_similarity(p.detach(), onehot).clamp(1e-3, 1 - 1e-3)
-            idx = min(max(int(100 * float(s)), 0), 99)
+            # compute_probabilities_batch: only values outside (0, 1) move
+            s = F.cosine_similarity(p.detach(), onehot)
+            s[s >= 1] = 1 - 10e-4
+            s[s <= 0] = 10e-4
+            # look_lookup: int(100 * s), negatives to 0, 100 to 99
+            idx = int(100 * float(s))
+            idx = 0 if idx < 0 else (99 if idx == 100 else idx)
             ws.append(float(min(max(float(table[idx]), 1e-4), 1 - 1e-4)))
         ce0 = F.nll_loss(F.log_softmax(z0[i:i + 1], 1), y[i:i + 1])
         ce1 = F.nll_loss(F.log_softmax(z1[i:i + 1], 1), y[i:i + 1])
@@ -456,3 +462,37 @@ def test_step_similarities_are_gathered_by_sample_idx(tmp_path):
     for row, sample in zip(expected, [0, 2, 4, 1, 3]):
         torch.testing.assert_close(bank[sample], row)
     assert not torch.equal(expected[5], expected[0])
+
+
+
+def test_similarity_rule_is_the_official_one():
+    """ReSup's code maps s >= 1 to 0.999 and s <= 0 to 0.001 and keeps every
+    other value; 'clamp' (mmfer's earlier rule) is a switch, and the old
+    similarity_clamp key means it, with a warning."""
+    s = torch.tensor([1.0, 0.9999, 0.9995, 0.5, 0.0004, 0.0, -0.1, 1.2],
+                     dtype=torch.float64)
+    official = bound_similarity(s)
+    assert official.tolist() == [
+        0.999, 0.9999, 0.9995, 0.5, 0.0004, 0.001, 0.001, 0.999
+    ]
+    clamped = bound_similarity(s, rule='clamp')
+    assert clamped.tolist() == [
+        0.999, 0.999, 0.999, 0.5, 0.001, 0.001, 0.001, 0.999
+    ]
+    # a confident prediction: cos(p, onehot) = 0.99992, kept for the fit
+    probs = torch.full((1, NUM_CLASSES), 0.03 / (NUM_CLASSES - 1),
+                       dtype=torch.float64)
+    probs[0, 2] = 0.97
+    z = [probs.log(), probs.log()]
+    label = torch.tensor([2])
+    expected = 0.97 / probs.norm().item()
+    assert 0.999 < expected < 1
+    model = build()
+    assert model.similarity_rule == 'official'
+    assert model.similarities(z, label)[:, 0].tolist() == pytest.approx(
+        [expected] * 2, abs=1e-12)
+    old = build(similarity_clamp=(1e-3, 1 - 1e-3))
+    assert old.similarity_rule == 'clamp'
+    assert old.similarities(z, label)[:, 0].tolist() == [0.999, 0.999]
+    with pytest.raises(ValueError, match="similarity_rule='mean'"):
+        build(similarity_rule='mean')

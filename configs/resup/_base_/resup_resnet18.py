@@ -46,7 +46,10 @@ model = dict(
         dict(resup_network, backbone=resup_backbones[1]),
     ],
     agreement_weight=5.0,  # 5 x mean over classes of (p0 - p1)^2
-    similarity_clamp=(1e-3, 1 - 1e-3),  # the code writes 10e-4
+    # the code maps similarities >= 1 to 1 - 10e-4 and <= 0 to 10e-4 and
+    # keeps every other value, before the fit and the lookup
+    similarity_bounds=(1e-3, 1 - 1e-3),
+    similarity_rule='official',
     weight_clamp=(1e-4, 1 - 1e-4),
     lookup_bins=100,
     predict_with='net0',  # the official code reports and saves network 0

@@ -11,7 +11,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mmfer.utils.dist_utils import all_gather_rows
-from ..utils.mixture_1d import label_similarity, lookup_clean_probability
+from ..utils.mixture_1d import (SIMILARITY_RULES, bound_similarity,
+                                label_similarity, lookup_clean_probability)
 from ..utils.sample_bank import SampleBank, sample_indices
 from .fer_classifier import FERClassifier
 from .fer_system import FERSystem
@@ -62,7 +63,7 @@ class CoTeachingClassifier(FERSystem):
         L = mean_i[w1_i * CE(z0_i, y_i) + w0_i * CE(z1_i, y_i)]
             + agreement_weight * mean_{i,c}(softmax(z0)_ic - softmax(z1)_ic)^2
 
-    with ``w_a = clamp(table_a[int(bins * clamp(s_a))])`` constant (no
+    with ``w_a = clamp(table_a[int(bins * bound(s_a))])`` constant (no
     gradient through it). The weight reaches each head through its loss's
     per-sample ``weight`` argument (mmpretrain's losses take one), so every
     head computes its own losses unchanged: an :class:`EACHead` member keeps
@@ -89,8 +90,17 @@ class CoTeachingClassifier(FERSystem):
             none of its own. Defaults to None.
         agreement_weight (float): Weight of the mean squared difference of
             the two softmax outputs (ReSup: 5). Defaults to 5.0.
-        similarity_clamp (tuple[float, float]): Clamp of the similarity
-            before the lookup (ReSup: ``(1e-3, 1 - 1e-3)``).
+        similarity_bounds (tuple[float, float]): What a similarity ``<= 0``
+            and ``>= 1`` becomes before the lookup and the fit (ReSup:
+            ``(1e-3, 1 - 1e-3)``).
+        similarity_rule (str): ``'official'``: only similarities outside
+            (0, 1) are replaced, as ReSup's code does; ``'clamp'``: every
+            similarity is clamped into ``similarity_bounds`` (mmfer's rule
+            before it followed the code; a documented switch). See
+            :func:`bound_similarity`. Defaults to ``'official'``.
+        similarity_clamp (tuple[float, float], optional): Deprecated alias
+            of ``similarity_bounds`` with ``similarity_rule='clamp'``, which
+            it meant; warns. Defaults to None.
         weight_clamp (tuple[float, float]): Clamp of the looked-up clean
             probability (ReSup: ``(1e-4, 1 - 1e-4)``).
         lookup_bins (int): Length of each lookup table (ReSup: 100).
@@ -107,7 +117,9 @@ class CoTeachingClassifier(FERSystem):
                  networks: Sequence[Union[dict, nn.Module]],
                  backbone: Optional[dict] = None,
                  agreement_weight: float = 5.0,
-                 similarity_clamp: Tuple[float, float] = (1e-3, 1 - 1e-3),
+                 similarity_bounds: Tuple[float, float] = (1e-3, 1 - 1e-3),
+                 similarity_rule: str = 'official',
+                 similarity_clamp: Optional[Tuple[float, float]] = None,
                  weight_clamp: Tuple[float, float] = (1e-4, 1 - 1e-4),
                  lookup_bins: int = 100,
                  predict_with: str = 'net0',
@@ -122,6 +134,18 @@ class CoTeachingClassifier(FERSystem):
                              f'{PREDICTORS}.')
         if lookup_bins < 2:
             raise ValueError(f'lookup_bins={lookup_bins} must be >= 2.')
+        if similarity_clamp is not None:
+            print_log(
+                'CoTeachingClassifier: similarity_clamp is deprecated; it '
+                'clamps every similarity (similarity_rule=\'clamp\'). ReSup'
+                "'s code replaces only values outside (0, 1): set "
+                "similarity_bounds and similarity_rule='official'.",
+                logger='current',
+                level=logging.WARNING)
+            similarity_bounds, similarity_rule = similarity_clamp, 'clamp'
+        if similarity_rule not in SIMILARITY_RULES:
+            raise ValueError(f'similarity_rule={similarity_rule!r} must be '
+                             f'one of {SIMILARITY_RULES}.')
         members = [self.build_network(net, backbone) for net in networks]
         super().__init__(
             data_preprocessor=data_preprocessor,
@@ -130,7 +154,8 @@ class CoTeachingClassifier(FERSystem):
             check_pretrained=check_pretrained)
         self.networks = ModuleList(members)
         self.agreement_weight = agreement_weight
-        self.similarity_clamp = tuple(similarity_clamp)
+        self.similarity_bounds = tuple(similarity_bounds)
+        self.similarity_rule = similarity_rule
         self.weight_clamp = tuple(weight_clamp)
         self.predict_with = predict_with
         self.register_buffer(
@@ -182,7 +207,7 @@ class CoTeachingClassifier(FERSystem):
 
     def similarities(self, logits: Sequence[torch.Tensor],
                      labels: torch.Tensor) -> torch.Tensor:
-        """Clamped label similarity of each network, without gradient.
+        """Bounded label similarity of each network, without gradient.
 
         Args:
             logits (Sequence[Tensor]): ``(N, C)`` logits of each network.
@@ -191,17 +216,17 @@ class CoTeachingClassifier(FERSystem):
         Returns:
             torch.Tensor: ``(2, N)``.
         """
-        low, high = self.similarity_clamp
         return torch.stack([
-            label_similarity(z.detach(), labels).clamp(low, high)
-            for z in logits
+            bound_similarity(
+                label_similarity(z.detach(), labels), self.similarity_bounds,
+                self.similarity_rule) for z in logits
         ])
 
     def clean_probabilities(self, similarities: torch.Tensor) -> torch.Tensor:
         """Look up each network's clean probability of each sample.
 
         Args:
-            similarities (Tensor): ``(2, N)`` clamped similarities.
+            similarities (Tensor): ``(2, N)`` bounded similarities.
 
         Returns:
             torch.Tensor: ``(2, N)``, row ``a`` from network ``a``'s table.

@@ -464,6 +464,46 @@ def lookup_clean_probability(
     return table[index].clamp(clamp[0], clamp[1])
 
 
+#: How similarities are kept inside (0, 1) before the fit and the lookup:
+#: ``'official'`` replaces only values >= 1 and <= 0 (ReSup's ``get_bmm``
+#: and ``compute_probabilities_batch``), ``'clamp'`` clamps every value
+#: into the bounds (mmfer before 2026-12, kept as a switch).
+SIMILARITY_RULES = ('official', 'clamp')
+
+
+def bound_similarity(similarity: torch.Tensor,
+                     bounds: Tuple[float, float] = (1e-3, 1 - 1e-3),
+                     rule: str = 'official') -> torch.Tensor:
+    """Keep label similarities inside (0, 1) for the Beta mixture.
+
+    ReSup's code maps a similarity ``>= 1`` to ``bounds[1]`` and one ``<= 0``
+    to ``bounds[0]`` and keeps every other value, also those in
+    ``(bounds[1], 1)`` and ``(0, bounds[0])``; a trained network puts most
+    similarities in ``(0.999, 1)``, so clamping them all to 0.999 changes
+    the fitted mixture (``rule='clamp'``).
+
+    Args:
+        similarity (torch.Tensor): Similarities, any shape.
+        bounds (tuple[float, float]): ``(low, high)``. Defaults to
+            ``(1e-3, 1 - 1e-3)`` (the code writes ``10e-4``).
+        rule (str): One of :data:`SIMILARITY_RULES`. Defaults to
+            ``'official'``.
+
+    Returns:
+        torch.Tensor: The bounded similarities, in ``similarity``'s dtype.
+    """
+    if rule not in SIMILARITY_RULES:
+        raise ValueError(f'similarity rule {rule!r} must be one of '
+                         f'{SIMILARITY_RULES}.')
+    low, high = bounds
+    if rule == 'clamp':
+        return similarity.clamp(low, high)
+    high_ = similarity.new_tensor(high)
+    low_ = similarity.new_tensor(low)
+    bounded = torch.where(similarity >= 1, high_, similarity)
+    return torch.where(bounded <= 0, low_, bounded)
+
+
 def label_similarity(logits: torch.Tensor,
                      labels: torch.Tensor) -> torch.Tensor:
     """Cosine similarity between softmax(logits) and one-hot(labels).
