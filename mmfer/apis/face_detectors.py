@@ -7,8 +7,9 @@ A face detector is any callable that takes one ``(H, W, 3)`` uint8 BGR image
 :func:`build_face_detector`; register a new class with
 ``@FACE_DETECTORS.register_module()``.
 
-The default, ``'lbp_cascade'``, is the LBP frontal-face cascade that
-scikit-image ships inside its wheel (OpenCV's ``lbpcascade_frontalface``
+:class:`FERInferencer`'s default, ``'auto'``, is ``'mtcnn'`` where its
+weights are installed and otherwise ``'lbp_cascade'``, the LBP frontal-face
+cascade that scikit-image ships inside its wheel (OpenCV's ``lbpcascade_frontalface``
 model, run by ``skimage.feature.Cascade``), so nothing is downloaded at run
 time. The alternatives were weighed so:
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
+from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from ..utils.compat.allow_pickle import add_allow_pickle_argument
@@ -19,7 +20,10 @@ from .face_detectors import (DetectorType, FaceDetections,
                              LBPCascadeFaceDetector, build_face_detector,
                              face_detector_names)
 from .model_loading import build_model, load_weights
+from .mtcnn_detector import mtcnn_weights_dir
 
+#: FERInferencer's default detector: mtcnn where installed, else the cascade.
+AUTO_DETECTOR = 'auto'
 ImageInput = Union[str, np.ndarray]
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -176,9 +180,16 @@ class FERInferencer:
         device (str, optional): ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; the
             GPU if there is one when None.
         detector (str | dict | callable, optional): A registered detector
-            name, its config dict, or a callable image -> FaceDetections.
+            name, its config dict, a callable image -> FaceDetections, or
+            ``'auto'``: ``'mtcnn'`` where its weights are installed (it finds
+            exactly the faces of photos where the cascade also fires on
+            helmets and cats), else ``'lbp_cascade'``, with a logged note.
             None treats each whole image as one aligned face crop.
-            Defaults to ``'lbp_cascade'``.
+            Defaults to ``'auto'``.
+        det_threshold (float, optional): Drop detections scored below it
+            (on the detector's own scale: MTCNN's face probability, the
+            cascade's count of supporting windows). Defaults to None (keep
+            every detection).
         framing (str | Sequence[float]): How the training crops frame the
             face, see :func:`resolve_framing`. Defaults to ``'auto'``.
         classes (Sequence[str], optional): Class names; else the
@@ -197,10 +208,11 @@ class FERInferencer:
                  model: Union[str, Config],
                  weights: str,
                  device: Optional[str] = None,
-                 detector: Optional[DetectorType] = 'lbp_cascade',
+                 detector: Optional[DetectorType] = AUTO_DETECTOR,
                  framing: Union[str, Sequence[float]] = 'auto',
                  classes: Optional[Sequence[str]] = None,
-                 max_batch: int = 64) -> None:
+                 max_batch: int = 64,
+                 det_threshold: Optional[float] = None) -> None:
         if device is None:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.config = (model if isinstance(model, Config) else
@@ -210,7 +222,8 @@ class FERInferencer:
         self.device = device
         self.pipeline = self._init_pipeline(self.config)
         self.detector = (None if detector is None else
-                         build_face_detector(detector))
+                         build_face_detector(resolve_detector(detector)))
+        self.det_threshold = det_threshold
         self.framing = resolve_framing(framing, self.config)
         self.max_batch = max_batch
         self.classes = list(classes or self._classes(self.config, meta))
@@ -318,6 +331,8 @@ class FERInferencer:
                 f'the face detector returned {type(detections).__name__}; '
                 'it must return mmfer.apis.FaceDetections.')
         order = np.argsort(-detections.scores, kind='stable')
+        if self.det_threshold is not None:
+            order = order[detections.scores[order] >= self.det_threshold]
         return FaceDetections(
             detections.bboxes[order], detections.scores[order],
             None if detections.landmarks is None else
@@ -388,6 +403,29 @@ class FERInferencer:
         return canvas
 
 
+def resolve_detector(detector: DetectorType) -> DetectorType:
+    """Turn ``'auto'`` into the best installed face detector.
+
+    Args:
+        detector (str | dict | callable): A detector, or ``'auto'``.
+
+    Returns:
+        str | dict | callable: ``'mtcnn'`` for ``'auto'`` where its weights
+        are installed, else ``'lbp_cascade'`` (with a logged note); any
+        other detector unchanged.
+    """
+    if not (isinstance(detector, str) and detector == AUTO_DETECTOR):
+        return detector
+    try:
+        mtcnn_weights_dir()
+    except ImportError as err:
+        print_log(
+            f'FERInferencer: detector auto falls back to lbp_cascade ({err})',
+            logger='current')
+        return 'lbp_cascade'
+    return 'mtcnn'
+
+
 def add_inferencer_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments that build a :class:`FERInferencer` to a demo.
 
@@ -401,13 +439,19 @@ def add_inferencer_arguments(parser: argparse.ArgumentParser) -> None:
         '--device', help='cpu, cuda, cuda:1...; the GPU if there is one')
     parser.add_argument(
         '--detector',
-        default='lbp_cascade',
-        choices=face_detector_names() + ['none'],
-        help="face detector: lbp_cascade for photos (scikit-image), mtcnn "
-        "for photos and drawn faces, with five landmarks (weights from "
-        "`pip install --no-deps facenet-pytorch`), montage_tiles for "
-        "montages of aligned crops, none when each image is one aligned "
-        "face crop (default: %(default)s)")
+        default=AUTO_DETECTOR,
+        choices=[AUTO_DETECTOR] + face_detector_names() + ['none'],
+        help="face detector: mtcnn for photos and drawn faces, with five "
+        "landmarks (weights installed by `make extras`), lbp_cascade for "
+        "photos (scikit-image), montage_tiles for montages of aligned "
+        "crops, none when each image is one aligned face crop; auto is "
+        "mtcnn where its weights are installed, else lbp_cascade "
+        "(default: %(default)s)")
+    parser.add_argument(
+        '--det-threshold',
+        type=float,
+        help="drop faces the detector scores below this (its own scale: "
+        "mtcnn's face probability, lbp_cascade's supporting windows)")
     parser.add_argument(
         '--framing',
         default='auto',
@@ -431,7 +475,8 @@ def inferencer_from_args(args: argparse.Namespace) -> 'FERInferencer':
         args.checkpoint,
         device=args.device,
         detector=None if args.detector == 'none' else args.detector,
-        framing=args.framing)
+        framing=args.framing,
+        det_threshold=args.det_threshold)
 
 
 def _inputs_to_list(inputs) -> list:

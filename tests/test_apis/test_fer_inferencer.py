@@ -9,6 +9,7 @@ tile finder as tiles. The bundled cascade and MTCNN must find the real
 face of scikit-image's astronaut photo where it was measured by eye.
 """
 import json
+import logging
 import os.path as osp
 
 import cv2
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
@@ -291,6 +293,15 @@ def test_mtcnn_finds_the_astronaut_and_her_landmarks():
     assert left_eye[1] < nose[1] < ASTRONAUT_MOUTH[1]
 
 
+def test_mtcnn_sees_no_face_in_a_cat_or_a_coffee():
+    # where the LBP cascade fires on chelsea()'s cat
+    data = pytest.importorskip('skimage.data', reason=SKIMAGE_REASON)
+    mtcnn_or_skip()
+    find = build_face_detector(dict(type='mtcnn', device='cpu'))
+    for photo in (data.chelsea(), data.coffee()):
+        assert len(find(np.ascontiguousarray(photo[..., ::-1]))) == 0
+
+
 @pytest.mark.parametrize('detector, least_found', [('mtcnn', 36),
                                                    ('lbp_cascade', 26)])
 def test_synthfer_faces_found_alone(detector, least_found):
@@ -448,3 +459,39 @@ def test_every_system_predicts_as_in_testing(method, tmp_path):
             expected = model.predict(x)[0].pred_score.numpy()
         got = [face['pred_scores'][c] for c in inferencer.classes]
         np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_auto_detector_is_mtcnn_where_installed(trained, monkeypatch):
+    from mmfer.apis import fer_inferencer
+    mtcnn_or_skip()
+    inferencer = FERInferencer(*trained, device='cpu')
+    assert type(inferencer.detector).__name__ == 'MTCNNFaceDetector'
+
+    def absent():
+        raise ImportError('the mtcnn face detector needs the weights')
+
+    monkeypatch.setattr(fer_inferencer, 'mtcnn_weights_dir', absent)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        fallback = FERInferencer(*trained, device='cpu')
+    finally:
+        logger.removeHandler(handler)
+    assert type(fallback.detector).__name__ == 'LBPCascadeFaceDetector'
+    assert any('falls back to lbp_cascade' in r.getMessage()
+               for r in records)
+
+
+def test_det_threshold_drops_weak_faces(trained):
+    def two_faces(img):
+        return FaceDetections([[0, 0, 32, 32], [32, 32, 64, 64]], [0.3, 0.9])
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    kept = FERInferencer(*trained, device='cpu', detector=two_faces,
+                         det_threshold=0.5).detect(img)
+    assert kept.scores.tolist() == pytest.approx([0.9])
+    every = FERInferencer(*trained, device='cpu', detector=two_faces)
+    assert every.detect(img).scores.tolist() == pytest.approx([0.9, 0.3])
