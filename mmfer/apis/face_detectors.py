@@ -9,9 +9,9 @@ A face detector is any callable that takes one ``(H, W, 3)`` uint8 BGR image
 
 :class:`FERInferencer`'s default, ``'auto'``, is ``'mtcnn'`` where its
 weights are installed and otherwise ``'lbp_cascade'``, the LBP frontal-face
-cascade that scikit-image ships inside its wheel (OpenCV's ``lbpcascade_frontalface``
-model, run by ``skimage.feature.Cascade``), so nothing is downloaded at run
-time. The alternatives were weighed so:
+cascade that scikit-image ships inside its wheel (OpenCV's
+``lbpcascade_frontalface`` model, run by ``skimage.feature.Cascade``), so
+nothing is downloaded at run time. The alternatives were weighed so:
 
 - opencv-python 5 (which mmfer uses) has no ``CascadeClassifier`` and ships
   no cascade files; its ``FaceDetectorYN`` needs a YuNet model downloaded
