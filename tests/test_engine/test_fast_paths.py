@@ -206,14 +206,12 @@ def test_channels_last_hook_converts_once_before_each_loop():
 
 
 def _one_stage(method: str) -> dict:
-    """The method's model with one-stage ResNets, where the recipe's
-    networks are plain classifiers (LA-Net's two towers keep theirs)."""
+    """The method's model with a one-stage ResNet: every network of a
+    system takes ``model.backbone`` and its head the backbone's width
+    (LA-Net's two towers keep theirs)."""
     cfg = model_cfg(method)
-    nets = dict(resup=cfg.get('networks'), gsmc=[cfg.get('student')],
-                lanet=[]).get(method, [cfg])
-    for net in nets:
-        net.backbone.update(ONE_STAGE)
-        net.head.in_channels = net.backbone.base_channels
+    if method != 'lanet':
+        cfg.backbone.update(ONE_STAGE)
     return cfg
 
 
@@ -234,11 +232,14 @@ def test_compiled_train_step_gives_the_plain_loss(method):
     torch._dynamo.reset()
     np.testing.assert_allclose(losses, plain, rtol=LAYOUT_RTOL)
     # Buffers only: Adam's first updates are about lr * sign(grad), so a
-    # weight whose gradient is near 0 may move by lr on either path.
+    # weight whose gradient is near 0 may move by lr on either path; the
+    # BatchNorm statistics of the second step, taken with those weights,
+    # then differ by a few 1e-5 (measured: at most 4e-5 on LA-Net's last
+    # stage, values ~0.2), hence atol 1e-4.
     expected = dict(plain_model.named_buffers())
     for name, value in model.named_buffers():
         torch.testing.assert_close(value, expected[name], rtol=1e-4,
-                                   atol=1e-5, msg=name)
+                                   atol=1e-4, msg=name)
 
 
 def test_bf16_optimizer_state_resumes_exactly(tmp_path):
