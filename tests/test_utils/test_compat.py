@@ -900,7 +900,8 @@ def test_runner_writes_loadable_checkpoints(trained):
 def test_apply_compat_patches_is_idempotent():
     assert compat.apply_compat_patches() == [
         'safe checkpoint loading', 'plain HistoryBuffer state',
-        'package helpers', 'hue shift', 'atomic checkpoint writes'
+        'package helpers', 'hue shift', 'atomic checkpoint writes',
+        'figure trimming'
     ]
 
     def state():
@@ -968,6 +969,7 @@ def test_probes_touch_no_file():
     # probes everything again, with an audit hook watching the filesystem.
     code = """
 import sys
+import matplotlib._tight_bbox as tight_bbox
 import mmcv.image.photometric as photometric
 import mmengine.hooks.checkpoint_hook as hook_module
 import mmengine.utils.package_utils as package_utils
@@ -985,6 +987,8 @@ for name in ('is_installed', 'get_installed_path', 'package2module'):
     setattr(package_utils, name,
             get_original(f'mmengine.utils.package_utils.{name}'))
 photometric.adjust_hue = get_original('mmcv.image.photometric.adjust_hue')
+tight_bbox.adjust_bbox.__defaults__ = get_original(
+    'matplotlib._tight_bbox.adjust_bbox.__defaults__')
 for name in ('put', 'put_text'):
     setattr(LocalBackend, name,
             get_original(f'mmengine.fileio.backends.LocalBackend.{name}'))
@@ -1004,7 +1008,55 @@ def audit(event, args):
 
 sys.addaudithook(audit)
 applied = apply_compat_patches()
-assert len(applied) == 5, applied
+assert len(applied) == 6, applied
 assert events == [], events
 """
     run(['-c', code])
+
+
+
+def test_apply_compat_patches_right_after_import_mmfer():
+    """Before mmengine is imported, applying the fixes imports each
+    patched package first; a fix module importing its own package used to
+    run its import hook half-initialised."""
+    proc = run([
+        '-c', 'import mmfer; from mmfer.utils import compat; '
+        'print(compat.apply_compat_patches())'
+    ])
+    assert proc.stdout.strip().endswith("'figure trimming']")
+
+
+# ---------------------------------------------------------------------------
+# 6. Figure trimming (mmpretrain's stock browse_dataset.py)
+# ---------------------------------------------------------------------------
+def test_adjust_bbox_gate(monkeypatch):
+    from matplotlib import _tight_bbox
+
+    from mmfer.utils.compat import tight_bbox
+    func = _tight_bbox.adjust_bbox
+    assert not tight_bbox.renderer_is_required(func)  # fixed on import
+    original = compat.get_original(tight_bbox.ORIGINAL_DEFAULTS)
+    monkeypatch.setattr(func, '__defaults__', original)
+    assert tight_bbox.renderer_is_required(func)
+    assert tight_bbox.patch_adjust_bbox()
+    assert func.__defaults__[0] is None
+    assert func.__defaults__[1:] == tuple(original or ())[-1:]
+
+
+def test_adjust_bbox_without_renderer_trims_a_figure():
+    """What browse_dataset.make_grid does: trim a figure to its tight box
+    without passing a renderer."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import transforms
+    from matplotlib._tight_bbox import adjust_bbox
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = Figure(figsize=(2, 2))
+    FigureCanvasAgg(figure)
+    figure.add_subplot(1, 1, 1).imshow(np.zeros((4, 4)))
+    points = figure.get_tightbbox(
+        figure.canvas.get_renderer()).get_points()
+    restore = adjust_bbox(figure, transforms.Bbox(points))
+    assert callable(restore)

@@ -351,6 +351,27 @@ class CoTeachingClassifier(FERSystem):
             sample.set_pred_score(score).set_pred_label(score.argmax())
         return data_samples
 
+    def extract_feat(self,
+                     inputs: torch.Tensor,
+                     stage: str = 'neck') -> Tuple[torch.Tensor, ...]:
+        """Features of the predicting network, those of both networks in
+        order for ``'ensemble'``: the cost of a prediction, as mmpretrain's
+        FLOPs counter (``get_flops.py``) and ONNX export measure it.
+
+        Args:
+            inputs (torch.Tensor): ``(N, C, H, W)`` images.
+            stage (str): See :meth:`ImageClassifier.extract_feat`.
+                Defaults to ``'neck'``.
+
+        Returns:
+            tuple[Tensor]: The features.
+        """
+        if self.predict_with != 'ensemble':
+            network = self.networks[int(self.predict_with[-1])]
+            return network.extract_feat(inputs, stage=stage)
+        return tuple(feat for net in self.networks
+                     for feat in net.extract_feat(inputs, stage=stage))
+
     def forward_tensor(self, inputs: torch.Tensor) -> torch.Tensor:
         """The predicting network's logits; for ``'ensemble'`` the log of
         the mean softmax, whose softmax is the ensemble's score.

@@ -20,6 +20,9 @@ components behaves as before except for these fixes (defect -> probe):
 5. :mod:`.atomic_checkpoints`: mmengine truncates the old ``epoch_N.pth``
    and ``last_checkpoint`` before writing -> ``LocalBackend`` writes in
    place; ``CheckpointHook``'s module calls ``open`` for writing.
+6. :mod:`.tight_bbox`: mmpretrain's stock ``browse_dataset.py`` calls
+   matplotlib's ``adjust_bbox`` without the ``renderer`` matplotlib >= 3.11
+   requires -> its ``renderer`` parameter has no default.
 
 :mod:`.allow_pickle` holds the user's opt-in that fix 1 reads. Every patch
 is safe to call repeatedly; the objects it replaces are kept and returned
@@ -50,6 +53,8 @@ _FIXES: Tuple[Tuple[str, str, Tuple[Tuple[str, str], ...]], ...] = (
     ('atomic checkpoint writes', 'atomic_checkpoints',
      (('mmengine', 'patch_local_backend'),
       ('mmengine.hooks', 'patch_checkpoint_hook'))),
+    ('figure trimming', 'tight_bbox',
+     (('matplotlib._tight_bbox', 'patch_adjust_bbox'), )),
 )
 
 
@@ -66,6 +71,13 @@ def apply_compat_patches() -> List[str]:
         list[str]: Names of the fixes in place, in the order of the table
         in this module's docstring.
     """
+    # Import the patched packages first: the import hooks of
+    # apply_compat_patches_on_import then run while no fix module is half
+    # imported (a fix module importing its package would otherwise trigger
+    # its own hook before it has its patch function).
+    for _, _, patches in _FIXES:
+        for package, _ in patches:
+            importlib.import_module(package)
     applied = []
     for name, module, patches in _FIXES:
         # A list, not a generator: any() would skip the fix's other patches.

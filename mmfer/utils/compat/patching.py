@@ -35,6 +35,18 @@ def get_original(name: str) -> Any:
     return _ORIGINALS[name]
 
 
+def is_saved(name: str) -> bool:
+    """Whether a patch replaced ``name`` in this process.
+
+    Args:
+        name (str): Dotted name, as :func:`get_original` takes it.
+
+    Returns:
+        bool: True once :func:`save_original` saved it.
+    """
+    return name in _ORIGINALS
+
+
 def save_original(name: str, obj: Any) -> Any:
     """Remember ``obj`` as the original of ``name`` unless one is saved.
 
