@@ -1,14 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Evaluate a checkpoint on the test split of a config."""
 import argparse
-import os
 import os.path as osp
 import sys
 
 import mmfer  # noqa: F401  (stack fixes before any config is read)
 from mmengine.config import Config, DictAction
 
-from mmfer.utils.compat import add_allow_pickle_argument
+from mmfer.utils.tool_args import add_run_arguments, parse_run_args
 from mmfer.utils.tool_errors import run_tool
 
 
@@ -24,33 +23,13 @@ def parse_args() -> argparse.Namespace:
         choices=['metrics', 'pred'],
         default='pred',
         help='what --out holds')
-    add_allow_pickle_argument(parser)
-    parser.add_argument(
-        '--allow-partial-load',
-        action='store_true',
-        help='load only the tensors of the checkpoint (--resume, load_from, '
-        'the tested checkpoint) that fit the model, with a warning naming '
-        'the others, instead of refusing a checkpoint of another model')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override config settings')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
-        '--local_rank',
-        '--local-rank',
-        type=int,
-        default=0,
-        help='set by torch.distributed.launch for each process; leave it '
-        'out (torchrun and tools/dist_*.sh use LOCAL_RANK)')
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_run_arguments(parser)
+    return parse_run_args(parser)
 
 
 def main() -> None:

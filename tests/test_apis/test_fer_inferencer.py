@@ -9,7 +9,6 @@ tile finder as tiles. The bundled cascade and MTCNN must find the real
 face of scikit-image's astronaut photo where it was measured by eye.
 """
 import json
-import logging
 import os.path as osp
 
 import cv2
@@ -17,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
@@ -27,6 +25,7 @@ from mmfer.apis import FERInferencer, FaceDetections, build_face_detector
 from mmfer.apis.face_detectors import group_windows
 from mmfer.apis.fer_inferencer import FRAMINGS, crop_boxes, crop_square
 from mmfer.apis.mtcnn_detector import mtcnn_weights_dir
+from log_capture import logged_messages
 from tool_runs import REPO, TRAIN, load_tool, run, write_config
 
 image_demo = load_tool('demo/image_demo.py')
@@ -471,18 +470,10 @@ def test_auto_detector_is_mtcnn_where_installed(trained, monkeypatch):
         raise ImportError('the mtcnn face detector needs the weights')
 
     monkeypatch.setattr(fer_inferencer, 'mtcnn_weights_dir', absent)
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as messages:
         fallback = FERInferencer(*trained, device='cpu')
-    finally:
-        logger.removeHandler(handler)
     assert type(fallback.detector).__name__ == 'LBPCascadeFaceDetector'
-    assert any('falls back to lbp_cascade' in r.getMessage()
-               for r in records)
+    assert any('falls back to lbp_cascade' in m for m in messages)
 
 
 def test_det_threshold_drops_weak_faces(trained):

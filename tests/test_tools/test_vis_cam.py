@@ -1,6 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """vis_cam.py: class activation maps of every system, and their mirror."""
-import logging
 import os.path as osp
 
 import numpy as np
@@ -8,12 +7,12 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmpretrain.registry import MODELS
 from PIL import Image
 
 import mmfer  # noqa: F401
 from fer_replicas import make_rafdb
+from log_capture import logged_messages
 from mmfer.visualization import (ActivationMapper, flip_pair,
                                  plain_cam_problem, predicting_networks)
 from mmfer.visualization import activation_maps
@@ -226,17 +225,10 @@ def test_tool_says_where_it_wrote(replica):
     ckpt = save_random_checkpoint(config, str(root / 'where.pth'))
     image = osp.join(data, 'Image', 'aligned', 'test_0001_aligned.jpg')
     out = str(root / 'out_where')
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as messages:
         vis_cam.main([config, ckpt, image, '--out', out])
-    finally:
-        logger.removeHandler(handler)
     said = f'wrote 1 figure(s) to {out}: test_0001_aligned_cam.png'
-    assert any(said in r.getMessage() for r in records)
+    assert any(said in m for m in messages)
 
 
 def test_each_map_is_scaled_to_its_own_range():
