@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -21,6 +21,7 @@ from ..utils.landmark_heatmaps import (OFFICIAL_HEATMAP, heatmap_settings,
 from ..utils.momentum_teacher import MomentumTeacherMixin, build_teacher
 from ..utils.projection import projector, spatial_mean
 from ..utils.sample_bank import sample_indices
+from .expression_path import ExpressionPathMixin, Feats
 from .fer_system import FERSystem, PreprocessorCfg
 from .lanet_state_dict import upgrade_lanet_state_dict
 
@@ -28,16 +29,14 @@ OFFICIAL_LOSS_WEIGHTS = dict(landmark=1.0, kl=1.0, contrastive=0.1)
 LABEL_DISTRIBUTION = dict(type='LabelDistributionEstimator', k=8)
 CONTRASTIVE_LOSS = dict(
     type='ExpressionLandmarkContrastiveLoss', temperature=0.1)
-FEATURE_STAGES = ('backbone', 'neck', 'pre_logits')
 # The online modules the momentum encoder follows, by attribute name.
 MOMENTUM_MODULES = ('backbone', 'landmark_neck', 'expression_projector',
                     'landmark_projector')
 
-Feats = Tuple[torch.Tensor, ...]
 
 
 @MODELS.register_module()
-class LANetClassifier(MomentumTeacherMixin, FERSystem):
+class LANetClassifier(ExpressionPathMixin, MomentumTeacherMixin, FERSystem):
     """LA-Net: landmark-aware label distributions and an expression-landmark
     contrastive loss (Wu and Cui, ICCV 2023), as the official code trains it.
 
@@ -57,7 +56,7 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
     ``loss_weights``: the head's (``loss_cls``; EAC's ``loss_att`` on the
     mirror), ``loss_landmark``, ``loss_kl = KL(t || softmax(z))`` and
     ``loss_contrastive``. Prediction runs the expression tower, neck and
-    head only.
+    head only (:class:`ExpressionPathMixin`).
 
     Args:
         backbone (dict): A plain backbone (wrapped into an
@@ -151,11 +150,6 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
                                       ambiguous_ids)
         self.reset_teacher()
 
-    @property
-    def num_views(self) -> int:
-        """int: How many views the head trains on (1 or 2)."""
-        return int(getattr(self.head, 'num_views', 1))
-
     def online_modules(self) -> nn.ModuleDict:
         """The online modules the momentum encoder follows, by name."""
         return nn.ModuleDict((n, getattr(self, n)) for n in MOMENTUM_MODULES)
@@ -229,16 +223,6 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
         losses['loss_contrastive'] = weights['contrastive'] * contrastive
         return losses
 
-    def _check_single_view(self, inputs) -> None:
-        if not torch.is_tensor(inputs):
-            raise ValueError(
-                'LANetClassifier takes one view per sample (it mirrors the '
-                'input itself for a two-view head); remove the MultiView '
-                'transform from the pipeline.')
-
-    def _neck(self, feats: Feats) -> Feats:
-        return self.neck(feats) if self.neck is not None else feats
-
     def _head_losses(self, inputs: torch.Tensor, head_feats: Feats,
                      data_samples: List[DataSample]) -> dict:
         """The head's losses, ``loss`` renamed ``loss_cls``."""
@@ -249,34 +233,6 @@ class LANetClassifier(MomentumTeacherMixin, FERSystem):
         if 'loss' in losses:
             losses['loss_cls'] = losses.pop('loss')
         return losses
-
-    def extract_feat(self,
-                     inputs: torch.Tensor,
-                     stage: str = 'neck') -> Union[Feats, torch.Tensor]:
-        """Expression features (``stage``: ``'backbone'``, ``'neck'`` or
-        ``'pre_logits'``); the landmark tower does not run."""
-        if stage not in FEATURE_STAGES:
-            raise ValueError(f'stage={stage!r} must be one of '
-                             f'{FEATURE_STAGES}.')
-        feats = tuple(self.backbone.forward_expression(inputs))
-        if stage == 'backbone':
-            return feats
-        feats = self._neck(feats)
-        return feats if stage == 'neck' else self.head.pre_logits(feats)
-
-    def predict(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None,
-                **kwargs) -> List[DataSample]:
-        """Predict with the expression tower and the head (``kwargs`` go to
-        the head's ``predict``)."""
-        self._check_single_view(inputs)
-        return self.head.predict(
-            self.extract_feat(inputs), data_samples, **kwargs)
-
-    def forward_tensor(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The expression tower's ``(N, num_classes)`` logits."""
-        return self.head(self.extract_feat(inputs))
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
                               **kwargs) -> None:
