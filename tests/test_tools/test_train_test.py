@@ -25,6 +25,8 @@ def test_train_then_test_with_our_tools(tmp_path, data_root):
     log = out.stdout + out.stderr
     assert 'headline = LAST epoch on the test split' in log
     assert 'Best epoch (selected on the test split' in log
+    # no deprecation noise from mmengine's unused FileClient
+    assert 'FileClient' not in log and 'HardDiskBackend' not in log
     # the config's draw (30%, seed 0) flips 10 of the replica's 28 labels
     assert ('SynthFERDataset(train): 10/28 training labels are noisy '
             '(35.71%, symmetric noise, seed 0)') in log

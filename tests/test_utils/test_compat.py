@@ -901,7 +901,7 @@ def test_apply_compat_patches_is_idempotent():
     assert compat.apply_compat_patches() == [
         'safe checkpoint loading', 'plain HistoryBuffer state',
         'package helpers', 'hue shift', 'atomic checkpoint writes',
-        'figure trimming'
+        'figure trimming', 'quiet checkpoints'
     ]
 
     def state():
@@ -989,6 +989,9 @@ for name in ('is_installed', 'get_installed_path', 'package2module'):
 photometric.adjust_hue = get_original('mmcv.image.photometric.adjust_hue')
 tight_bbox.adjust_bbox.__defaults__ = get_original(
     'matplotlib._tight_bbox.adjust_bbox.__defaults__')
+import mmengine.runner.checkpoint as checkpoint_module
+for module in (checkpoint_module, hook_module):
+    module.FileClient = get_original(f'{module.__name__}.FileClient')
 for name in ('put', 'put_text'):
     setattr(LocalBackend, name,
             get_original(f'mmengine.fileio.backends.LocalBackend.{name}'))
@@ -1008,7 +1011,7 @@ def audit(event, args):
 
 sys.addaudithook(audit)
 applied = apply_compat_patches()
-assert len(applied) == 6, applied
+assert len(applied) == 7, applied
 assert events == [], events
 """
     run(['-c', code])
@@ -1023,7 +1026,8 @@ def test_apply_compat_patches_right_after_import_mmfer():
         '-c', 'import mmfer; from mmfer.utils import compat; '
         'print(compat.apply_compat_patches())'
     ])
-    assert proc.stdout.strip().endswith("'figure trimming']")
+    assert proc.stdout.strip().endswith(
+        "'figure trimming', 'quiet checkpoints']")
 
 
 # ---------------------------------------------------------------------------
@@ -1060,3 +1064,36 @@ def test_adjust_bbox_without_renderer_trims_a_figure():
         figure.canvas.get_renderer()).get_points()
     restore = adjust_bbox(figure, transforms.Bbox(points))
     assert callable(restore)
+
+
+
+# ---------------------------------------------------------------------------
+# 7. Quiet checkpoints
+# ---------------------------------------------------------------------------
+def test_unused_file_client_gate(monkeypatch):
+    import mmengine.hooks.checkpoint_hook as hook_module
+    import mmengine.runner.checkpoint as checkpoint_module
+
+    from mmfer.utils.compat import unused_file_client as fix
+    from mmfer.utils.compat.patching import is_patched
+    for module in (checkpoint_module, hook_module):
+        original = compat.get_original(f'{module.__name__}.FileClient')
+        assert module.FileClient is not original  # fixed on import
+        # no client without arguments, the real one with them
+        assert module.FileClient.infer_client(None, '/tmp/x.pth') is None
+        monkeypatch.setattr(module, 'FileClient', original)
+    assert fix.builds_unused_client(checkpoint_module.save_checkpoint)
+    assert fix.patch_unused_file_clients()
+    assert is_patched(checkpoint_module.FileClient)
+    assert is_patched(hook_module.FileClient)
+
+
+def test_checkpoint_saving_logs_no_file_client_warning(tmp_path):
+    code = (
+        'import mmfer, torch\n'
+        'from mmengine.runner.checkpoint import save_checkpoint\n'
+        f"save_checkpoint(dict(w=torch.ones(1)), r'{tmp_path / 'c.pth'}')\n")
+    proc = run(['-c', code])
+    log = proc.stdout + proc.stderr
+    assert 'FileClient' not in log and 'HardDiskBackend' not in log
+    assert (tmp_path / 'c.pth').is_file()

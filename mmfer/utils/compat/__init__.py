@@ -23,6 +23,9 @@ components behaves as before except for these fixes (defect -> probe):
 6. :mod:`.tight_bbox`: mmpretrain's stock ``browse_dataset.py`` calls
    matplotlib's ``adjust_bbox`` without the ``renderer`` matplotlib >= 3.11
    requires -> its ``renderer`` parameter has no default.
+7. :mod:`.unused_file_client`: ``save_checkpoint`` and ``CheckpointHook``
+   build an unused ``FileClient``, logging two deprecation warnings on
+   every run -> they call ``FileClient.infer_client``.
 
 :mod:`.allow_pickle` holds the user's opt-in that fix 1 reads. Every patch
 is safe to call repeatedly; the objects it replaces are kept and returned
@@ -55,6 +58,8 @@ _FIXES: Tuple[Tuple[str, str, Tuple[Tuple[str, str], ...]], ...] = (
       ('mmengine.hooks', 'patch_checkpoint_hook'))),
     ('figure trimming', 'tight_bbox',
      (('matplotlib._tight_bbox', 'patch_adjust_bbox'), )),
+    ('quiet checkpoints', 'unused_file_client',
+     (('mmengine.hooks', 'patch_unused_file_clients'), )),
 )
 
 
