@@ -34,7 +34,7 @@ def test_stock_tools_run_every_method(tmp_path, data_root, method):
     if method == 'lanet':
         # its label-distribution estimator needs more than k=8 samples
         with open(cfg, 'a') as f:
-            f.write('train_dataloader = dict(batch_size=12)\n')
+            f.write("train_dataloader['batch_size'] = 12\n")
     work, test_work = str(tmp_path / 'work'), str(tmp_path / 'test')
     browse = ['--not-show', '-n', '2']
     calls = [
