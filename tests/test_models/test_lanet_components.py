@@ -11,7 +11,6 @@ from mmpretrain.registry import MODELS
 from mmfer.models.backbones.expression_landmark_backbone import (
     ExpressionLandmarkBackbone, SharedModule)
 from mmfer.models.necks.landmark_fpn import LandmarkFPN
-from mmfer.models.utils.pretrained_check import verify_pretrained
 from tower_checks import assert_both_towers_loaded
 
 TINY_CONVNEXT = dict(

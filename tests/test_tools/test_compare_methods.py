@@ -211,3 +211,11 @@ def test_lanet_recipe_runs_with_its_noise_seed(tmp_path):
     history = state['label_history.rows'][:28]
     assert history.argmax(dim=1).tolist() == noisy
     assert history.max(dim=1).values.min() >= 0.9
+
+
+def test_a_config_listed_twice_is_refused_before_any_run(tmp_path):
+    with pytest.raises(SystemExit,
+                       match='compare_methods: error: --configs lists a '
+                       'config twice'):
+        cm.main(['--configs', 'a.py', 'a.py', '--work-dir',
+                 str(tmp_path / 'work')])

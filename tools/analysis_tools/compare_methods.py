@@ -27,6 +27,7 @@ import argparse
 import json
 import os.path as osp
 import statistics
+import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
